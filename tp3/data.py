@@ -1,0 +1,206 @@
+"""Reading the course data (handout §3, Ex 1-4).
+
+Layout under the course root (:func:`tp3.config.course_root`):
+``datasets/{train,validation,test}.txt``, ``data/<ID>/<ID>_<modality>_<zzz>.nii.gz``
+(77 slices of 96x96 per modality and for the labels) and ``origin_data/<ID>/`` (original
+volumes of a few validation patients).
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from .config import LABEL_SUFFIX, MODALITIES, course_root
+from .preprocessing import COURSE_SHAPE
+
+SPLITS = ("train", "validation", "test")
+
+
+def _root(root) -> Path:
+    return Path(root) if root is not None else course_root()
+
+
+def read_split(name: str, root=None) -> list[str]:
+    """Patient IDs of split ``name`` (``train``, ``validation`` or ``test``). Ex 1."""
+    if name not in SPLITS:
+        raise ValueError(f"unknown split {name!r}; choose one of {SPLITS}")
+    path = _root(root) / "datasets" / f"{name}.txt"
+    if not path.is_file():
+        raise FileNotFoundError(
+            f"{path}: split file missing; build the course data first "
+            "(`python -m tp3 sample`, or `python -m tp3 prepare --brats DIR`)")
+    return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+
+
+def load_splits(root=None) -> dict[str, list[str]]:
+    """``{"train": [...], "validation": [...], "test": [...]}``. Ex 1."""
+    return {name: read_split(name, root) for name in SPLITS}
+
+
+def data_dir(root=None) -> Path:
+    path = _root(root) / "data"
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no data folder; build the course data first "
+                                "(`python -m tp3 sample`)")
+    return path
+
+
+def list_patients(root=None) -> list[str]:
+    """Sorted patient folders of ``data/``. Ex 2."""
+    return sorted(p.name for p in data_dir(root).iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def patient_dir(patient: str, root=None) -> Path:
+    path = data_dir(root) / patient
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: patient {patient!r} is not in the data folder")
+    return path
+
+
+def list_images(patient: str, root=None) -> list[str]:
+    """Sorted file names of one patient's folder (77 slices x 5 volumes). Ex 2."""
+    return sorted(p.name for p in patient_dir(patient, root).iterdir() if p.name.endswith(".nii.gz"))
+
+
+def slice_paths(patient: str, name: str, root=None) -> list[Path]:
+    """The 77 slice files of one modality (or ``"seg"``), in z order."""
+    folder = patient_dir(patient, root)
+    paths = sorted(folder.glob(f"{patient}_{name}_[0-9][0-9][0-9].nii.gz"))
+    if len(paths) != COURSE_SHAPE[0]:
+        raise FileNotFoundError(f"{folder}: expected {COURSE_SHAPE[0]} {name} slices, found "
+                                f"{len(paths)}; rebuild the course data")
+    return paths
+
+
+def count_slices(patient: str, root=None) -> int:
+    """Number of z slices of one patient (77 in the course data). Ex 2."""
+    return len(slice_paths(patient, MODALITIES[0], root))
+
+
+def read_image(path):
+    """Read any medical image with SimpleITK (``sitk.Image``). Ex 3."""
+    import SimpleITK as sitk
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such image")
+    return sitk.ReadImage(str(path))
+
+
+def describe_image(path) -> dict:
+    """Header and array summary of a medical image file. Ex 3.
+
+    Returns size (x, y[, z]), spacing (mm), origin (mm), direction cosines, pixel type,
+    the NIfTI metadata keys, and the array's shape (z, y, x order), dtype, min and max.
+    """
+    import SimpleITK as sitk
+
+    image = read_image(path)
+    array = sitk.GetArrayViewFromImage(image)
+    return {
+        "file": Path(path).name,
+        "size": image.GetSize(),
+        "spacing": tuple(round(v, 4) for v in image.GetSpacing()),
+        "origin": tuple(round(v, 4) for v in image.GetOrigin()),
+        "direction": tuple(round(v, 4) for v in image.GetDirection()),
+        "pixel_type": image.GetPixelIDTypeAsString(),
+        "metadata_keys": list(image.GetMetaDataKeys()),
+        "array_shape": array.shape,
+        "array_dtype": str(array.dtype),
+        "min": float(array.min()),
+        "max": float(array.max()),
+    }
+
+
+def _read_stack(paths) -> np.ndarray:
+    import SimpleITK as sitk
+
+    reader = sitk.ImageSeriesReader()
+    reader.SetImageIO("NiftiImageIO")
+    reader.SetFileNames([str(p) for p in paths])
+    return sitk.GetArrayFromImage(reader.Execute())
+
+
+def load_patient(patient: str, root=None) -> tuple[np.ndarray, np.ndarray]:
+    """A prepared patient as arrays: images float32 ``(77, 96, 96, 4)`` in the order
+    :data:`tp3.config.MODALITIES` (t1, t1ce, t2, flair), raw intensities (not normalised);
+    labels uint8 ``(77, 96, 96)`` in {0,1,2,4}. Ex 4 (and the training pipeline).
+    """
+    names = MODALITIES + (LABEL_SUFFIX,)
+    # SimpleITK reads each modality's 77 files as one series; it releases the GIL, so
+    # threads read the five volumes side by side.
+    with ThreadPoolExecutor(len(names)) as pool:
+        stacks = list(pool.map(lambda n: _read_stack(slice_paths(patient, n, root)), names))
+    images = np.stack([s.astype(np.float32) for s in stacks[:-1]], axis=-1)
+    return images, stacks[-1].astype(np.uint8)
+
+
+def origin_dir(root=None) -> Path:
+    path = _root(root) / "origin_data"
+    if not path.is_dir():
+        raise FileNotFoundError(f"{path}: no origin_data folder; build the course data first")
+    return path
+
+
+def list_origin_patients(root=None) -> list[str]:
+    """Patients whose original volumes are in ``origin_data/`` (Ex 4, Ex 11-13)."""
+    return sorted(p.name for p in origin_dir(root).iterdir() if p.is_dir() and not p.name.startswith("."))
+
+
+def origin_path(patient: str, name: str, root=None) -> Path:
+    """``origin_data/<ID>/<ID>_<name>.nii.gz`` (``name``: a modality or ``"seg"``)."""
+    path = origin_dir(root) / patient / f"{patient}_{name}.nii.gz"
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such original volume "
+                                f"(patients with originals: {list_origin_patients(root)})")
+    return path
+
+
+def load_original(patient: str, name: str, root=None) -> np.ndarray:
+    """Original volume ``(155, 240, 240)`` of a patient in ``origin_data/``. Ex 4, Ex 12."""
+    import SimpleITK as sitk
+
+    return sitk.GetArrayFromImage(read_image(origin_path(patient, name, root)))
+
+
+def plot_original_vs_processed(patient: str, z: int = 38, modality: str = "flair", root=None):
+    """Ex 4: an original slice (240x240) beside the course slice (96x96) at the same height.
+
+    ``z`` indexes the course slices (0-76); the original slice shown is the one at the
+    same physical height (about ``2 z``). Returns the matplotlib figure.
+    """
+    import matplotlib.pyplot as plt
+
+    original = load_original(patient, modality, root)
+    processed = _read_stack([slice_paths(patient, modality, root)[z]])[0]
+    z_original = min(int(round((z + 0.5) * original.shape[0] / COURSE_SHAPE[0] - 0.5)),
+                     original.shape[0] - 1)
+    fig, axes = plt.subplots(1, 2, figsize=(9, 4.5))
+    axes[0].imshow(original[z_original], cmap="gray")
+    axes[0].set_title(f"original {modality} z={z_original} {original[z_original].shape}")
+    axes[1].imshow(processed, cmap="gray")
+    axes[1].set_title(f"processed {modality} z={z} {processed.shape}")
+    for ax in axes:
+        ax.axis("off")
+    fig.tight_layout()
+    return fig
+
+
+def summarise_course(root=None) -> str:
+    """A few lines describing the course data in ``root`` (printed by ``make demo``)."""
+    root = _root(root)
+    splits = load_splits(root)
+    patients = list_patients(root)
+    first = patients[0]
+    images, labels = load_patient(first, root)
+    lines = [f"Course data in {root}",
+             f"  data/: {len(patients)} patients, {len(list_images(first, root))} files each "
+             f"({count_slices(first, root)} slices x {len(MODALITIES)} modalities + labels)",
+             *(f"  datasets/{name}.txt: {len(ids)} patients" for name, ids in splits.items()),
+             f"  origin_data/: {len(list_origin_patients(root))} patients",
+             f"  {first}: images {images.shape} {images.dtype}, labels {labels.shape} "
+             f"{labels.dtype} with labels {sorted(np.unique(labels).tolist())}"]
+    return "\n".join(lines)

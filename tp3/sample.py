@@ -1,0 +1,39 @@
+"""The default course sample: synthetic cases, prepared, in the course root.
+
+One call, :func:`ensure_sample`, used by ``make demo``, the notebooks' setup cell and
+the tests. It does nothing when the course data is already complete (whatever made it:
+instructors' real BraTS data is never replaced), and finishes an interrupted build.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from . import prepare as preparation
+from . import synth
+from .config import SEED, course_root, default_workers, sample_patients
+
+CACHE = ".tp3_cache/synthetic_brats"
+
+
+def ensure_sample(root=None, n_patients: int | None = None, seed: int = SEED,
+                  workers: int | None = None, progress: bool = True) -> Path:
+    """Build ``n_patients`` synthetic cases (default :func:`tp3.config.sample_patients`)
+    into the course layout under ``root`` unless complete course data is there already.
+    Returns the root. Idempotent."""
+    root = Path(root) if root is not None else course_root()
+    if preparation.read_manifest(root).get("status") == "done":
+        return root
+    n_patients = n_patients or sample_patients()
+    workers = workers or default_workers()
+    source = root / CACHE
+    if preparation.read_manifest(root).get("status") != "running":
+        shutil.rmtree(source, ignore_errors=True)  # ours, and maybe from another size or seed
+    synth.generate(source, n_patients, seed, workers=workers, progress=progress)
+    summary = preparation.prepare(source, root, seed=seed, workers=workers, progress=progress)
+    if summary.skipped:
+        raise RuntimeError(f"the synthetic sample has bad cases: {summary.skipped}")
+    # The originals needed later were copied to origin_data/; the rest is rebuilt on demand.
+    shutil.rmtree(source)
+    return root
