@@ -20,9 +20,11 @@ interruption (same source and seed) finishes the job instead of starting over.
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import os
 import shutil
+import zlib
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -37,6 +39,7 @@ VOLUMES = MODALITIES + (LABEL_SUFFIX,)
 OUTPUT_DIRS = ("data", "datasets", "origin_data")
 MANIFEST = ".tp3-prepare.json"
 GRADES = ("HGG", "LGG")
+KEPT = {"README.md"}  # documentation committed in the output folders
 
 
 class CaseError(ValueError):
@@ -133,6 +136,7 @@ def read_case(case: SourceCase):
         except RuntimeError as error:
             detail = str(error).strip().splitlines()[-1] if str(error).strip() else "read error"
             raise CaseError(f"{path}: unreadable or truncated NIfTI file ({detail})") from None
+        _check_complete(path, image)
         if array.shape != ORIGINAL_SHAPE:
             raise CaseError(f"{path}: shape {array.shape[::-1]} (x, y, z), expected "
                             f"{ORIGINAL_SHAPE[::-1]} as in BraTS 2019")
@@ -147,6 +151,34 @@ def read_case(case: SourceCase):
     except ValueError as error:
         raise CaseError(str(error)) from None
     return arrays, labels.astype(np.uint8), reference[1]
+
+
+def _check_complete(path: Path, image) -> None:
+    """Raise :class:`CaseError` if the file holds fewer bytes than its header announces.
+
+    ITK silently fills a truncated ``.nii.gz`` with zeros, so the length is checked here:
+    a gzip stream ends with its uncompressed size (mod 2^32); when that does not match
+    the header, the stream is decompressed to tell a truncation from an unusual file.
+    """
+    expected = (int(float(image.GetMetaData("vox_offset")))
+                + int(np.prod(image.GetSize())) * int(image.GetMetaData("bitpix")) // 8)
+    if path.suffix != ".gz":
+        if path.stat().st_size < expected:
+            raise CaseError(f"{path}: truncated file ({path.stat().st_size} bytes, header "
+                            f"announces {expected})")
+        return
+    with open(path, "rb") as handle:
+        handle.seek(-4, os.SEEK_END)
+        if int.from_bytes(handle.read(4), "little") == expected % 2 ** 32:
+            return
+    try:
+        with gzip.open(path) as stream:
+            size = sum(len(chunk) for chunk in iter(lambda: stream.read(1 << 22), b""))
+    except (EOFError, OSError, zlib.error) as error:
+        raise CaseError(f"{path}: unreadable or truncated NIfTI file ({error})") from None
+    if size < expected:
+        raise CaseError(f"{path}: truncated file ({size} bytes once decompressed, header "
+                        f"announces {expected})")
 
 
 def _check_same_geometry(reference, path, image) -> None:
@@ -259,7 +291,7 @@ def _check_output(root: Path, source: Path, seed: int, force: bool) -> None:
         if _is_within(out, source) or _is_within(source, out):
             raise ValueError(f"{out} and the source {source} overlap; the source is never written "
                              "into: choose another --root")
-    busy = [root / n for n in OUTPUT_DIRS if (root / n).is_dir() and any((root / n).iterdir())]
+    busy = [root / n for n in OUTPUT_DIRS if _own_entries(root / n)]
     if not busy:
         return
     manifest = _read_manifest(root)
@@ -271,7 +303,15 @@ def _check_output(root: Path, source: Path, seed: int, force: bool) -> None:
         raise FileExistsError(f"{busy[0]} is not empty; pass --force to replace the course data "
                               f"in {root} (the source is never touched)")
     for name in OUTPUT_DIRS:
-        shutil.rmtree(root / name, ignore_errors=True)
+        for entry in _own_entries(root / name):
+            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+
+
+def _own_entries(folder: Path) -> list[Path]:
+    """What preparation wrote in an output folder (the kit's README files are not ours)."""
+    if not folder.is_dir():
+        return []
+    return [entry for entry in folder.iterdir() if entry.name not in KEPT]
 
 
 def _read_manifest(root: Path) -> dict:

@@ -7,6 +7,7 @@ instructors' real BraTS data is never replaced), and finishes an interrupted bui
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -28,8 +29,12 @@ def ensure_sample(root=None, n_patients: int | None = None, seed: int = SEED,
     n_patients = n_patients or sample_patients()
     workers = workers or default_workers()
     source = root / CACHE
-    if preparation.read_manifest(root).get("status") != "running":
-        shutil.rmtree(source, ignore_errors=True)  # ours, and maybe from another size or seed
+    recipe = json.dumps({"patients": n_patients, "seed": seed})
+    marker = source / ".sample.json"
+    if not marker.is_file() or marker.read_text() != recipe:
+        shutil.rmtree(source, ignore_errors=True)  # ours, from another size or seed
+        source.mkdir(parents=True)
+        marker.write_text(recipe)
     synth.generate(source, n_patients, seed, workers=workers, progress=progress)
     summary = preparation.prepare(source, root, seed=seed, workers=workers, progress=progress)
     if summary.skipped:

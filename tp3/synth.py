@@ -123,7 +123,7 @@ def _template() -> _Template:
     return _Template(gm, wm, csf, seeds, weights / weights.sum())
 
 
-def _inner(rng, lo_hi, margin=0.2):
+def _inner(rng, lo_hi, margin=0.3):
     lo, hi = lo_hi
     return lo + (hi - lo) * rng.uniform(margin, 1 - margin)
 
@@ -282,8 +282,11 @@ def synthesize_case(seed: int, index: int) -> SyntheticCase:
     # makes ET and NCR nest inside the whole tumour by construction.
     can_host = brain & (csf < 0.5) & (tumour_density > 1e-3)
     core_mask = _top(tumour_score, can_host, core)
+    # Edema wraps the core (a thin layer everywhere) and spreads along white matter.
+    wrap = ndimage.binary_dilation(core_mask, iterations=2) & brain & (csf < 0.5) & ~core_mask
     edema_score = np.sqrt(tumour_density) * (0.15 + wm)
-    whole = core_mask | _top(edema_score, can_host & ~core_mask, wt - core)
+    whole = core_mask | wrap | _top(edema_score, can_host & ~core_mask & ~wrap,
+                                    wt - core - np.count_nonzero(wrap))
     et_shell = _top(tumour_score, core_mask, core - et) if et > 0 else core_mask
     labels_box = np.zeros(shape, dtype=np.uint8)
     labels_box[whole] = 2

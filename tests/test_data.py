@@ -1,0 +1,89 @@
+"""Loaders and helpers of Ex 1-4, root resolution and the default sample."""
+
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pytest
+
+from tp3 import config, data, sample
+
+matplotlib.use("Agg")
+PATIENT = "BraTS19_SYN_0001"
+
+
+def test_splits_and_listing(course_root):
+    splits = data.load_splits(course_root)
+    assert set(splits) == {"train", "validation", "test"}
+    assert sorted(sum(splits.values(), [])) == data.list_patients(course_root)
+    images = data.list_images(PATIENT, course_root)
+    assert len(images) == 385 and images == sorted(images)
+    assert data.count_slices(PATIENT, course_root) == 77
+
+
+def test_missing_split_and_patient_say_what_to_do(tmp_path, course_root):
+    with pytest.raises(FileNotFoundError, match="python -m tp3 sample"):
+        data.read_split("train", tmp_path)
+    with pytest.raises(ValueError, match="unknown split"):
+        data.read_split("training", course_root)
+    with pytest.raises(FileNotFoundError, match="BraTS19_NOPE"):
+        data.load_patient("BraTS19_NOPE", course_root)
+
+
+def test_describe_image_header(course_root):
+    info = data.describe_image(course_root / "data" / PATIENT / f"{PATIENT}_flair_040.nii.gz")
+    assert info["size"] == (96, 96) and info["array_shape"] == (96, 96)
+    assert info["spacing"] == (2.0, 2.0) and info["pixel_type"] == "32-bit float"
+    original = data.describe_image(data.origin_path(PATIENT, "flair", course_root))
+    assert original["size"] == (240, 240, 155) and original["array_shape"] == (155, 240, 240)
+    assert original["origin"] == (0.0, -239.0, 0.0) and original["spacing"] == (1.0, 1.0, 1.0)
+
+
+def test_load_patient_contract(course_root):
+    images, labels = data.load_patient(PATIENT, course_root)
+    assert images.shape == (77, 96, 96, 4) and images.dtype == np.float32
+    assert labels.shape == (77, 96, 96) and labels.dtype == np.uint8
+    assert set(np.unique(labels)) <= {0, 1, 2, 4} and (labels > 0).any()
+    # channel order is config.MODALITIES: T1ce (index 1) enhances, T1 (index 0) does not
+    et = labels == 4
+    assert images[..., 1][et].mean() > 1.2 * images[..., 0][et].mean()
+
+
+def test_original_vs_processed_figure(course_root):
+    fig = data.plot_original_vs_processed(PATIENT, z=40, root=course_root)
+    titles = [ax.get_title() for ax in fig.axes]
+    assert "(240, 240)" in titles[0] and "(96, 96)" in titles[1]
+
+
+def test_summary_mentions_the_layout(course_root):
+    text = data.summarise_course(course_root)
+    assert "385 files each" in text and "(77, 96, 96, 4)" in text
+
+
+def test_root_resolution(monkeypatch, tmp_path):
+    monkeypatch.setenv("TP3_ROOT", str(tmp_path))
+    assert config.course_root() == tmp_path.resolve()
+    monkeypatch.delenv("TP3_ROOT")
+    monkeypatch.setenv("COLAB_RELEASE_TAG", "test")
+    assert config.course_root() == config.COLAB_ROOT
+    monkeypatch.delenv("COLAB_RELEASE_TAG")
+    assert config.course_root() == config.REPO_ROOT
+
+
+def test_sample_size_setting(monkeypatch):
+    monkeypatch.delenv("TP3_SAMPLE_PATIENTS", raising=False)
+    monkeypatch.setenv("TP3_SMOKE", "0")
+    assert config.sample_patients() == config.FULL_SAMPLE_PATIENTS
+    monkeypatch.setenv("TP3_SMOKE", "1")
+    assert config.sample_patients() == config.SMOKE_SAMPLE_PATIENTS
+
+
+def test_ensure_sample_builds_once(tmp_path, monkeypatch):
+    root = sample.ensure_sample(tmp_path, n_patients=3, workers=2, progress=False)
+    assert len(data.list_patients(root)) == 3
+    assert not (root / sample.CACHE).exists()
+    # idempotent: a second call does not rebuild
+    def fail(*args, **kwargs):
+        raise AssertionError("rebuilt")
+    monkeypatch.setattr(sample.synth, "generate", fail)
+    assert sample.ensure_sample(root, n_patients=3, progress=False) == root

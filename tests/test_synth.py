@@ -1,0 +1,143 @@
+"""Synthetic cases: geometry, realism (design notes' table and volumes), determinism."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import SimpleITK as sitk
+from scipy import ndimage
+
+from tp3 import synth
+from tp3.config import MODALITIES, SEED
+from tp3.synth import CONTRAST_RANGES
+
+TUMOUR_REGIONS = {"edema": 2, "necrosis": 1, "enhancing": 4}
+
+
+@pytest.fixture(scope="module")
+def cases():
+    """Two HGG cases and one LGG case, in memory (with their pure-tissue map)."""
+    return [synth.synthesize_case(SEED, index) for index in (1, 3, 4)]
+
+
+def _pure(mask):
+    # One voxel in from every border: the tissue's own intensity, not partial volume.
+    return ndimage.binary_erosion(mask)
+
+
+def test_brats_array_contract(cases):
+    for case in cases:
+        assert case.case_id.startswith("BraTS19_SYN_")
+        for modality in MODALITIES:
+            image = case.images[modality]
+            assert image.shape == (155, 240, 240) and image.dtype == np.int16
+            assert image.min() >= 0
+        assert case.labels.shape == (155, 240, 240) and case.labels.dtype == np.uint8
+        assert set(np.unique(case.labels)) <= {0, 1, 2, 4}
+
+
+def test_skull_stripped_zero_background_and_labels_inside_brain(cases):
+    for case in cases:
+        brain = case.images["t1"] > 0
+        assert 1.0e6 < brain.sum() < 2.2e6  # an adult brain, in mm^3
+        background = ~ndimage.binary_dilation(brain, iterations=2)
+        for image in case.images.values():
+            assert not image[background].any()
+        assert not case.labels[background].any()
+
+
+def test_tumour_regions_nest_and_have_brats_volumes(cases):
+    for case in cases:
+        labels = case.labels
+        whole = labels > 0
+        core = np.isin(labels, (1, 4))
+        enhancing = labels == 4
+        # Nesting: ET and NCR form the core, wrapped in edema (the rest of the core's
+        # border meets CSF, where edema cannot be).
+        assert core.sum() < whole.sum() and enhancing.sum() <= core.sum()
+        border = ndimage.binary_dilation(core) & ~core
+        assert (labels[border] == 2).mean() > 0.7, case.case_id
+        assert 20 <= whole.sum() / 1000 <= 300, case.case_id
+        assert 5 <= core.sum() / 1000 <= 150, case.case_id
+        if case.grade == "HGG":
+            assert 1 <= enhancing.sum() / 1000 <= 80, case.case_id
+            # the enhancing rim wraps the necrosis: most NCR voxels are not next to edema
+            ncr = labels == 1
+            if ncr.sum() > 500:
+                touching_edema = ncr & ndimage.binary_dilation(labels == 2)
+                assert touching_edema.sum() < 0.5 * ncr.sum()
+        # one tumour mass: its largest connected piece is nearly all of the core
+        components, n = ndimage.label(core)
+        sizes = np.bincount(components.ravel())[1:]
+        assert sizes.max() >= 0.9 * core.sum(), (case.case_id, sorted(sizes)[-3:])
+
+
+def test_tumour_is_supratentorial_in_white_matter(cases):
+    for case in cases:
+        z_centre = np.argwhere(np.isin(case.labels, (1, 4)))[:, 0].mean()
+        brain_z = np.argwhere(case.images["t1"] > 0)[:, 0]
+        assert z_centre > np.percentile(brain_z, 35), case.case_id
+
+
+def test_median_intensity_ratios_follow_the_design_table(cases):
+    for case in cases:
+        white = _pure(case.tissue == 3)
+        near_tumour = ndimage.distance_transform_edt(case.labels == 0) < 20
+        regions = {"gm": _pure(case.tissue == 2), "csf": _pure(case.tissue == 1)}
+        regions.update({name: _pure(case.labels == label) for name, label in TUMOUR_REGIONS.items()})
+        for modality in MODALITIES:
+            image = case.images[modality]
+            for tissue, mask in regions.items():
+                if mask.sum() < 50:
+                    continue
+                # tumours are compared with the normal white matter around them, as a
+                # reader would (the bias field makes distant white matter differ)
+                reference = white & near_tumour if tissue in TUMOUR_REGIONS else white
+                ratio = np.median(image[mask]) / np.median(image[reference])
+                low, high = CONTRAST_RANGES[tissue].get(modality, CONTRAST_RANGES[tissue]["t1"])
+                assert low <= ratio <= high, (case.case_id, tissue, modality, round(ratio, 3))
+
+
+def test_cases_differ_like_scanners(cases):
+    scales = [np.median(case.images["t1"][case.tissue == 3]) for case in cases]
+    assert max(scales) / min(scales) > 1.2
+
+
+def test_grades_follow_brats_mix():
+    grades = [synth.case_grade(i) for i in range(1, 41)]
+    assert grades.count("HGG") == 30 and grades.count("LGG") == 10
+
+
+def test_same_seed_same_case_any_workers(tmp_path, synthetic_source):
+    # synthetic_source was written by two workers; write the first two cases with one.
+    synth.generate(tmp_path, 2, SEED, workers=1, progress=False)
+    for index in (1, 2):
+        cid = synth.case_id(index)
+        for name in MODALITIES + ("seg",):
+            a = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / cid / f"{cid}_{name}.nii.gz")))
+            b = sitk.GetArrayFromImage(sitk.ReadImage(str(synthetic_source / cid / f"{cid}_{name}.nii.gz")))
+            np.testing.assert_array_equal(a, b)
+    other = synth.synthesize_case(SEED + 1, 1)
+    first = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "BraTS19_SYN_0001" / "BraTS19_SYN_0001_t1.nii.gz")))
+    assert not np.array_equal(other.images["t1"], first)
+
+
+def test_written_files_have_brats_geometry(synthetic_source):
+    cid = synth.case_id(1)
+    for name in MODALITIES + ("seg",):
+        image = sitk.ReadImage(str(synthetic_source / cid / f"{cid}_{name}.nii.gz"))
+        assert image.GetSize() == (240, 240, 155)
+        assert image.GetSpacing() == (1.0, 1.0, 1.0)
+        assert image.GetOrigin() == (0.0, -239.0, 0.0)
+        assert image.GetDirection() == (1, 0, 0, 0, 1, 0, 0, 0, 1)
+        expected = "8-bit unsigned integer" if name == "seg" else "16-bit signed integer"
+        assert image.GetPixelIDTypeAsString() == expected
+    mapping = (synthetic_source / "name_mapping.csv").read_text().splitlines()
+    assert mapping[0] == "Grade,BraTS_2019_subject_ID" and "LGG,BraTS19_SYN_0004" in mapping
+
+
+def test_generate_refuses_a_foreign_folder(tmp_path):
+    (tmp_path / "my_notes.txt").write_text("precious")
+    with pytest.raises(FileExistsError, match="--force"):
+        synth.generate(tmp_path, 1, SEED, progress=False)
+    assert (tmp_path / "my_notes.txt").read_text() == "precious"
