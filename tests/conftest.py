@@ -24,3 +24,30 @@ def course_root(tmp_path_factory, synthetic_source):
     root = tmp_path_factory.mktemp("course")
     prepare.prepare(synthetic_source, root, workers=2, progress=False)
     return root
+
+
+def _tumour_slices(root, split, n):
+    from tp3 import pipeline
+    import numpy as np
+
+    images, classes = pipeline.load_split(split, root, progress=False)
+    order = np.sort(np.argsort(-(classes > 0).sum(axis=(1, 2)))[:n])
+    return images[order], classes[order]
+
+
+@pytest.fixture(scope="session")
+def tiny_data(course_root):
+    """A few dozen training and validation slices with tumour, to keep training runs short."""
+    return _tumour_slices(course_root, "train", 64), _tumour_slices(course_root, "validation", 16)
+
+
+@pytest.fixture(scope="session")
+def tiny_model(tmp_path_factory, tiny_data):
+    """A width-4 U-Net trained for two epochs on ``tiny_data``: (path to .keras, TrainConfig)."""
+    from tp3.train import TrainConfig, train
+
+    folder = tmp_path_factory.mktemp("tiny_model")
+    cfg = TrainConfig(root="unused", logdir=str(folder / "logs"), model_out=str(folder / "tiny.keras"),
+                      epochs=2, width=4, batch_size=16, learning_rate=3e-3)
+    train(cfg, data=tiny_data, progress=False)
+    return folder / "tiny.keras"

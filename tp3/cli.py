@@ -9,6 +9,10 @@ from pathlib import Path
 
 from .config import SEED, course_root, default_workers, sample_patients
 
+#: make demo trains briefly: a narrow U-Net for a few epochs (a few minutes on 2 cores).
+DEMO_EPOCHS = 3
+DEMO_WIDTH = 8
+
 
 def _synth(args) -> int:
     from .synth import generate
@@ -39,12 +43,87 @@ def _sample(args) -> int:
     return 0
 
 
+def _train(args) -> int:
+    from .train import TrainConfig, train
+
+    cfg = training_config(args)
+    history = train(cfg)
+    print(loss_report(history.history))
+    print(f"model: {cfg.model_out}\nlogs: {cfg.logdir} (tensorboard --logdir {cfg.logdir})")
+    return 0
+
+
+def training_config(args):
+    """A TrainConfig from ``--config FILE`` (if given) overridden by the flags given."""
+    from .config import default_epochs, default_width
+    from .train import TrainConfig
+
+    base = TrainConfig.load(args.config) if args.config else None
+    given = {k: v for k, v in vars(args).items()
+             if k in ("root", "logdir", "model_out", "epochs", "width", "seed", "batch_size",
+                      "learning_rate") and v is not None}
+    if args.augment:
+        given["augment"] = True
+    if base is None:
+        missing = [f"--{name.replace('_', '-')}" for name in ("logdir", "model_out") if name not in given]
+        if missing:
+            raise ValueError(f"train needs {' and '.join(missing)} (or --config FILE)")
+        given.setdefault("root", str(course_root()))
+        given.setdefault("epochs", default_epochs())
+        given.setdefault("width", default_width())
+        return _checked(TrainConfig(**{k: str(v) if isinstance(v, Path) else v for k, v in given.items()}))
+    for key, value in given.items():
+        setattr(base, key, str(value) if isinstance(value, Path) else value)
+    return _checked(base)
+
+
+def _checked(cfg):
+    if not str(cfg.model_out).endswith(".keras"):
+        raise ValueError(f"--model-out must end with .keras (Keras 3 format), got {cfg.model_out}")
+    if cfg.epochs < 1 or cfg.width < 1:
+        raise ValueError(f"--epochs and --width must be positive, got {cfg.epochs} and {cfg.width}")
+    return cfg
+
+
+def loss_report(history: dict) -> str:
+    """'loss 1.20 -> 0.35 over 5 epochs (falling)' and the last validation Dice."""
+    loss = history["loss"]
+    trend = "falling" if loss[-1] < loss[0] else "NOT falling"
+    text = f"training loss {loss[0]:.4f} -> {loss[-1]:.4f} over {len(loss)} epochs ({trend})"
+    if "val_loss" in history:
+        text += (f"; validation loss {history['val_loss'][-1]:.4f}, Dice WT/TC/ET "
+                 + "/".join(f"{history[f'val_dice_{r}'][-1]:.2f}" for r in ("wt", "tc", "et")))
+    return text
+
+
+def _evaluate(args) -> int:
+    from .evaluate import evaluate
+    from .metrics import metrics_table
+
+    report = evaluate(args.model, args.root, args.patients, args.out, args.json, force=args.force)
+    print(metrics_table(report["patients"]))
+    return 0
+
+
 def _demo(args) -> int:
     from .data import summarise_course
     from .sample import ensure_sample
+    from .train import TrainConfig, train
 
     root = ensure_sample(args.root)
     print(summarise_course(root))
+    cfg = TrainConfig(root=str(root), logdir=str(root / "logs" / "demo"),
+                      model_out=str(root / "models" / "demo.keras"),
+                      epochs=DEMO_EPOCHS, width=DEMO_WIDTH)
+    print(f"\nTraining a U-Net of width {cfg.width} for {cfg.epochs} epochs (logs in {cfg.logdir})")
+    print(loss_report(train(cfg).history))
+
+    from .evaluate import evaluate
+    from .metrics import metrics_table
+
+    print(f"\nEvaluating {cfg.model_out} on origin_data/ (original space, BraTS metrics)")
+    report = evaluate(cfg.model_out, root, out_dir=root / "predictions" / "demo", force=True)
+    print(metrics_table(report["patients"]))
     return 0
 
 
@@ -76,6 +155,28 @@ def build_parser() -> argparse.ArgumentParser:
     sample.add_argument("--workers", type=int, default=None)
     sample.set_defaults(run=_sample)
 
+    train = commands.add_parser("train", help="train the U-Net (Ex 7, Ex 9 with --augment)")
+    train.add_argument("--config", type=Path, help="replay a run: its logdir/config.json")
+    train.add_argument("--root", type=Path, help="course root (default: TP3_ROOT, Colab or repo)")
+    train.add_argument("--epochs", type=int)
+    train.add_argument("--augment", action="store_true", help="augment the training data (Ex 9)")
+    train.add_argument("--logdir", type=Path, help="TensorBoard log folder")
+    train.add_argument("--model-out", type=Path, help="checkpoint path (.keras)")
+    train.add_argument("--width", type=int, help="U-Net base width (default: tp3/config.py)")
+    train.add_argument("--seed", type=int)
+    train.add_argument("--batch-size", type=int)
+    train.add_argument("--learning-rate", type=float)
+    train.set_defaults(run=_train)
+
+    evaluation = commands.add_parser("evaluate", help="predict, export and score patients (Ex 11-13)")
+    evaluation.add_argument("--root", type=Path, default=None)
+    evaluation.add_argument("--model", type=Path, required=True, help="trained model (.keras)")
+    evaluation.add_argument("--patients", nargs="+", help="patient IDs (default: all of origin_data/)")
+    evaluation.add_argument("--out", type=Path, help="folder for the predicted NIfTI files (default ROOT/predictions)")
+    evaluation.add_argument("--json", type=Path, help="write the metrics as JSON here")
+    evaluation.add_argument("--force", action="store_true", help="overwrite earlier predictions")
+    evaluation.set_defaults(run=_evaluate)
+
     demo = commands.add_parser("demo", help="the kit's main job on the default sample (make demo)")
     demo.add_argument("--root", type=Path, default=None)
     demo.set_defaults(run=_demo)
@@ -84,7 +185,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if getattr(args, "root", "unset") is None:
+    if args.command != "train" and getattr(args, "root", "unset") is None:
         args.root = course_root()
     try:
         return args.run(args)

@@ -31,6 +31,9 @@ LABEL_SUFFIX = "seg"
 #: Labels of BraTS 2019: background, NCR/NET, edema, enhancing tumour.
 BRATS_LABELS = (0, 1, 2, 4)
 
+#: Network classes: 0 background, 1 NCR/NET, 2 edema, 3 enhancing tumour (label 4).
+N_CLASSES = 4
+
 #: Fractions of patients in the train / validation / test splits.
 SPLIT_FRACTIONS = {"train": 0.7, "validation": 0.15, "test": 0.15}
 #: Number of validation patients whose original volumes go to ``origin_data/``.
@@ -70,3 +73,38 @@ def sample_patients() -> int:
 
 def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
+
+
+# --- Training hyper-parameters (Ex 7, 9), all here -----------------------------------
+#: Base width of the U-Net (filters of its first level). 16 (1.9 M parameters) trains a
+#: few epochs in minutes on a laptop CPU; 64 (31 M) is the paper's network, the default
+#: when a GPU is visible (Colab). Change these two values, nothing else.
+UNET_WIDTH_CPU = 16
+UNET_WIDTH_GPU = 64
+SMOKE_WIDTH = 4
+EPOCHS = 10
+SMOKE_EPOCHS = 2
+BATCH_SIZE = 32
+LEARNING_RATE = 1e-3
+#: The learning rate is multiplied by this factor every LR_DECAY_EVERY epochs.
+LR_DECAY = 0.5
+LR_DECAY_EVERY = 10
+#: Validation slices shown in TensorBoard at every epoch (those with the most tumour).
+N_PREVIEW_SLICES = 4
+
+
+def gpu_available() -> bool:
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
+def default_width() -> int:
+    """U-Net width: SMOKE_WIDTH in smoke mode, else UNET_WIDTH_GPU with a GPU, else UNET_WIDTH_CPU."""
+    if smoke_mode():
+        return SMOKE_WIDTH
+    return UNET_WIDTH_GPU if gpu_available() else UNET_WIDTH_CPU
+
+
+def default_epochs() -> int:
+    return SMOKE_EPOCHS if smoke_mode() else EPOCHS

@@ -124,6 +124,11 @@ def _read_stack(paths) -> np.ndarray:
     return sitk.GetArrayFromImage(reader.Execute())
 
 
+def read_slices(patient: str, name: str, root=None) -> np.ndarray:
+    """The 77 slices of one modality (or ``"seg"``) stacked: ``(77, 96, 96)`` (float32 / uint8). Ex 11."""
+    return _read_stack(slice_paths(patient, name, root))
+
+
 def load_patient(patient: str, root=None) -> tuple[np.ndarray, np.ndarray]:
     """A prepared patient as arrays: images float32 ``(77, 96, 96, 4)`` in the order
     :data:`tp3.config.MODALITIES` (t1, t1ce, t2, flair), raw intensities (not normalised);
@@ -133,7 +138,7 @@ def load_patient(patient: str, root=None) -> tuple[np.ndarray, np.ndarray]:
     # SimpleITK reads each modality's 77 files as one series; it releases the GIL, so
     # threads read the five volumes side by side.
     with ThreadPoolExecutor(len(names)) as pool:
-        stacks = list(pool.map(lambda n: _read_stack(slice_paths(patient, n, root)), names))
+        stacks = list(pool.map(lambda name: read_slices(patient, name, root), names))
     images = np.stack([s.astype(np.float32) for s in stacks[:-1]], axis=-1)
     return images, stacks[-1].astype(np.uint8)
 

@@ -18,13 +18,12 @@ from __future__ import annotations
 import numpy as np
 from skimage.transform import resize
 
-from .config import BRATS_LABELS
+from .config import BRATS_LABELS, N_CLASSES
 
 ORIGINAL_SHAPE = (155, 240, 240)
 CROP = (slice(None), slice(24, 216), slice(24, 216))
 CROPPED_SHAPE = (155, 192, 192)
 COURSE_SHAPE = (77, 96, 96)
-N_CLASSES = 4
 
 
 def crop(volume: np.ndarray) -> np.ndarray:

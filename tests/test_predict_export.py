@@ -1,0 +1,99 @@
+"""Prediction in the original space, the resolution ceiling, NIfTI export, the evaluate command."""
+
+from __future__ import annotations
+
+import json
+
+import matplotlib
+import nibabel as nib
+import numpy as np
+import pytest
+
+from tp3 import data, predict
+from tp3.cli import main
+from tp3.export import numpy2nifti
+from tp3.metrics import evalAllSample
+from tp3.pipeline import normalise
+
+matplotlib.use("Agg")
+
+
+def test_load_image_is_the_training_input(course_root):
+    patient = data.list_origin_patients(course_root)[0]
+    X = predict.load_image(patient, course_root)
+    assert X.shape == (77, 96, 96, 4) and X.dtype == np.float32
+    np.testing.assert_array_equal(X, normalise(data.load_patient(patient, course_root)[0]))
+
+
+def test_resolution_ceiling_on_the_sample(course_root):
+    for patient in data.list_origin_patients(course_root):
+        truth, round_trip = predict.resolution_ceiling(patient, course_root)
+        assert round_trip.shape == (155, 240, 240) and round_trip.dtype == np.uint8
+        scores = evalAllSample(round_trip, truth)
+        assert scores["WT"]["dice"] >= 0.95, scores
+        assert scores["TC"]["dice"] >= 0.90, scores
+        assert scores["ET"]["dice"] >= 0.80, scores
+
+
+def test_export_overlays_the_mri(tmp_path, course_root):
+    patient = data.list_origin_patients(course_root)[0]
+    reference = data.origin_path(patient, "flair", course_root)
+    _, labels = predict.resolution_ceiling(patient, course_root)
+    out = numpy2nifti(labels, reference, tmp_path / "pred.nii.gz")
+    exported, original = nib.load(str(out)), nib.load(str(reference))
+    np.testing.assert_allclose(exported.affine, original.affine)
+    assert exported.shape == original.shape == (240, 240, 155)
+    # nibabel's (x, y, z) array is the transpose of SimpleITK's (z, y, x)
+    np.testing.assert_array_equal(np.asarray(exported.dataobj).transpose(2, 1, 0), labels)
+
+
+def test_export_bad_input(tmp_path, course_root):
+    patient = data.list_origin_patients(course_root)[0]
+    reference = data.origin_path(patient, "flair", course_root)
+    with pytest.raises(ValueError, match=r"\(77, 96, 96\) do not match"):
+        numpy2nifti(np.zeros((77, 96, 96), np.uint8), reference, tmp_path / "a.nii.gz")
+    bad = np.zeros((155, 240, 240), np.uint8)
+    bad[0, 0, 0] = 3
+    with pytest.raises(ValueError, match=r"found \[3\]"):
+        numpy2nifti(bad, reference, tmp_path / "b.nii.gz")
+    numpy2nifti(np.zeros((155, 240, 240), np.uint8), reference, tmp_path / "c.nii.gz")
+    with pytest.raises(FileExistsError, match="overwrite=True"):
+        numpy2nifti(np.zeros((155, 240, 240), np.uint8), reference, tmp_path / "c.nii.gz")
+    before = reference.read_bytes()
+    with pytest.raises(ValueError, match="reference image"):
+        numpy2nifti(np.zeros((155, 240, 240), np.uint8), reference, reference, overwrite=True)
+    assert reference.read_bytes() == before
+
+
+def test_prediction_figure(course_root):
+    patient = data.list_origin_patients(course_root)[0]
+    truth, round_trip = predict.resolution_ceiling(patient, course_root)
+    mri = data.load_original(patient, "flair", course_root)
+    z = int(np.argmax((truth > 0).sum(axis=(1, 2))))
+    fig = predict.plot_prediction(mri, truth, round_trip, z)
+    assert [ax.get_title() for ax in fig.axes] == [f"MRI (z={z})", f"ground truth (z={z})", f"prediction (z={z})"]
+    assert len(fig.legends) == 1
+    with pytest.raises(ValueError, match="z_slice"):
+        predict.plot_prediction(mri, truth, round_trip, 155)
+
+
+def test_evaluate_command(tmp_path, course_root, tiny_model, capsys):
+    out, report_path = tmp_path / "pred", tmp_path / "metrics.json"
+    code = main(["evaluate", "--root", str(course_root), "--model", str(tiny_model),
+                 "--out", str(out), "--json", str(report_path)])
+    assert code == 0
+    patients = data.list_origin_patients(course_root)
+    report = json.loads(report_path.read_text())
+    assert sorted(report) == ["mean", "patients"] and sorted(report["patients"]) == patients
+    for scores in list(report["patients"].values()) + [report["mean"]]:
+        assert sorted(scores) == ["ET", "TC", "WT"]
+        for region in scores.values():
+            assert sorted(region) == ["dice", "hd95", "sensitivity", "specificity"]
+            assert 0 <= region["dice"] <= 1
+    assert sorted(p.name for p in out.iterdir()) == [f"{p}_pred.nii.gz" for p in patients]
+    assert "mean" in capsys.readouterr().out
+    assert main(["evaluate", "--root", str(course_root), "--model", str(tiny_model),
+                 "--patients", "BraTS19_NOBODY", "--out", str(out)]) == 1
+    assert "BraTS19_NOBODY" in capsys.readouterr().err
+    assert main(["evaluate", "--root", str(course_root), "--model", str(tmp_path / "none.keras")]) == 1
+    assert "no such model" in capsys.readouterr().err

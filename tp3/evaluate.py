@@ -1,0 +1,71 @@
+"""``python -m tp3 evaluate``: predict, export and score patients in the original space (Ex 11-13)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+
+from .data import list_origin_patients, origin_path, read_image
+from .export import numpy2nifti
+from .metrics import evalAllSample, summarise
+from .predict import predict_patient
+
+
+def load_model(path):
+    """A trained U-Net from a ``.keras`` file (no optimizer or metrics needed to predict)."""
+    import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: no such model; train one (python -m tp3 train) or use "
+                                "the pretrained model shipped with the kit")
+    return keras.saving.load_model(path, compile=False)
+
+
+def original_labels(patient: str, root=None) -> tuple[np.ndarray, tuple]:
+    """Original ground truth ``(155, 240, 240)`` uint8 and its spacing in array order (z, y, x)."""
+    import SimpleITK as sitk
+
+    image = read_image(origin_path(patient, "seg", root))
+    return sitk.GetArrayFromImage(image).astype(np.uint8), tuple(reversed(image.GetSpacing()))
+
+
+def evaluate(model_path, root, patients=None, out_dir=None, json_path=None, force: bool = False,
+             progress: bool = True) -> dict:
+    """Predict each patient of ``origin_data/`` (or ``patients``), write its prediction as
+    NIfTI into ``out_dir`` (default ``ROOT/predictions``), score it with ``evalAllSample``.
+
+    Returns ``{"patients": {ID: {region: {metric: value}}}, "mean": {region: {metric: value}}}``,
+    also written to ``json_path`` when given.
+    """
+    from tqdm.auto import tqdm
+
+    root = Path(root)
+    available = list_origin_patients(root)
+    patients = list(patients) if patients else available
+    missing = [p for p in patients if p not in available]
+    if missing:
+        raise FileNotFoundError(f"no original volumes for {missing} in {root / 'origin_data'} "
+                                f"(available: {available})")
+    if not patients:
+        raise FileNotFoundError(f"{root / 'origin_data'} holds no patient to evaluate")
+    out_dir = Path(out_dir) if out_dir else root / "predictions"
+    model = load_model(model_path)
+    results = {}
+    for patient in tqdm(patients, desc="evaluate", unit="patient", disable=not progress):
+        prediction = predict_patient(model, patient, root)
+        truth, spacing = original_labels(patient, root)
+        numpy2nifti(prediction, origin_path(patient, "flair", root), out_dir / f"{patient}_pred.nii.gz",
+                    overwrite=force)
+        results[patient] = evalAllSample(prediction, truth, spacing)
+    report = {"patients": results, "mean": summarise(results)["mean"]}
+    if json_path:
+        json_path = Path(json_path)
+        json_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = json_path.with_name(f".{json_path.name}.tmp")
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+        os.replace(tmp, json_path)
+    return report
