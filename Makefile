@@ -4,7 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test bench graphviz clean-data
+# The venv's bin first: the notebooks' "python3" kernel must be the venv's Python.
+RUN := PATH=$(CURDIR)/$(VENV)/bin:$$PATH
+
+.PHONY: install demo test test-unit test-notebooks bench html students graphviz clean-data
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,10 +30,29 @@ demo: install
 	$(PY) -m tp3 demo
 
 test: install
-	TP3_SMOKE=1 $(PY) -m pytest
+	$(MAKE) --no-print-directory test-unit test-notebooks
+
+test-unit:
+	$(RUN) TP3_SMOKE=1 $(PY) -m pytest tests
+
+# Every solution notebook end to end (smoke mode: 10 cases, 2 epochs); prints its time.
+test-notebooks:
+	@start=$$(date +%s); \
+	$(RUN) TP3_SMOKE=1 $(PY) -m pytest --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider notebooks/solutions; \
+	status=$$?; echo "notebook suite: $$(( $$(date +%s) - start )) s"; exit $$status
+
+# Student notebooks from the solutions (instructors; a test fails when they drift).
+students: install
+	$(PY) -m tp3 notebooks students
+
+# Executed solution notebooks as HTML, for instructors.
+html: install
+	$(RUN) $(PY) -m tp3 notebooks html --out build/html
 
 bench: install
-	$(PY) benchmarks/bench_data.py
+	$(PY) benchmarks/bench_data.py --cases 4
+	$(PY) benchmarks/bench_training.py
+	$(PY) benchmarks/bench_eval.py
 
 clean-data:
 	rm -rf data/BraTS* datasets/*.txt origin_data/BraTS* data/.tp3-prepare.json .tp3_cache

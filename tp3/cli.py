@@ -10,7 +10,7 @@ from pathlib import Path
 from .config import SEED, course_root, default_workers, sample_patients
 
 #: make demo trains briefly: a narrow U-Net for a few epochs (a few minutes on 2 cores).
-DEMO_EPOCHS = 3
+DEMO_EPOCHS = 6
 DEMO_WIDTH = 8
 
 
@@ -105,6 +105,17 @@ def _evaluate(args) -> int:
     return 0
 
 
+def _notebooks(args) -> int:
+    from . import notebooks
+
+    action = {"students": notebooks.generate_students, "strip": notebooks.strip_solutions,
+              "refresh": notebooks.refresh_solutions,
+              "html": lambda: notebooks.render_html(args.out)}[args.action]
+    for path in action():
+        print(path)
+    return 0
+
+
 def _demo(args) -> int:
     from .data import summarise_course
     from .sample import ensure_sample
@@ -176,6 +187,14 @@ def build_parser() -> argparse.ArgumentParser:
     evaluation.add_argument("--json", type=Path, help="write the metrics as JSON here")
     evaluation.add_argument("--force", action="store_true", help="overwrite earlier predictions")
     evaluation.set_defaults(run=_evaluate)
+
+    books = commands.add_parser("notebooks", help="instructor tools for the exercise notebooks")
+    books.add_argument("action", choices=["students", "strip", "refresh", "html"],
+                       help="students: regenerate notebooks/students/ from the solutions; strip: store "
+                            "the solutions clean; refresh: execute them and keep the checked outputs; "
+                            "html: render the executed solutions")
+    books.add_argument("--out", type=Path, default=Path("build/html"), help="folder for html")
+    books.set_defaults(run=_notebooks)
 
     demo = commands.add_parser("demo", help="the kit's main job on the default sample (make demo)")
     demo.add_argument("--root", type=Path, default=None)

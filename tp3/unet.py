@@ -52,12 +52,15 @@ def UpConvBlock(x, skip, filters: int):
 
 
 def build_unet(width: int = 16, input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES,
-               depth: int = DEPTH) -> keras.Model:
+               depth: int = DEPTH, down_block=None, up_block=None) -> keras.Model:
     """U-Net: ``(B, 96, 96, 4)`` float32 -> ``(B, 96, 96, 4)`` class probabilities (softmax). Ex 5-6.
 
     ``width`` is the number of filters of the first level (doubled at each level down);
-    the default lives in :data:`tp3.config.TRAINING`.
+    its defaults live in :mod:`tp3.config`. ``down_block``/``up_block`` replace
+    :func:`DownConvBlock`/:func:`UpConvBlock` (the notebook passes the students' own).
     """
+    down_block = down_block or DownConvBlock
+    up_block = up_block or UpConvBlock
     if len(input_shape) != 3:
         raise ValueError(f"input_shape is (height, width, channels), got {input_shape}")
     if input_shape[0] % 2 ** depth or input_shape[1] % 2 ** depth:
@@ -67,12 +70,12 @@ def build_unet(width: int = 16, input_shape=INPUT_SHAPE, n_classes: int = N_CLAS
     inputs = keras.Input(shape=input_shape, name="mri")
     x, skips = inputs, []
     for level in range(depth):
-        skip, x = DownConvBlock(x, width * 2 ** level)
+        skip, x = down_block(x, width * 2 ** level)
         skips.append(skip)
     x = layers.Conv2D(width * 2 ** depth, 3, padding="same", activation="relu")(x)
     x = layers.Conv2D(width * 2 ** depth, 3, padding="same", activation="relu")(x)
     for level in reversed(range(depth)):
-        x = UpConvBlock(x, skips[level], width * 2 ** level)
+        x = up_block(x, skips[level], width * 2 ** level)
     outputs = layers.Conv2D(n_classes, 1, activation="softmax", name="classes")(x)
     return keras.Model(inputs, outputs, name=f"unet_f{width}")
 

@@ -1,0 +1,80 @@
+"""Helpers for the exercise notebooks: setup, and the runs and models later parts reuse.
+
+Notebooks call these so that each can run on its own (Colab opens one at a time) while
+reusing what an earlier notebook already produced in the course root.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from . import config
+from .sample import ensure_sample
+
+#: The pretrained model shipped with the kit (Ex 11-13), when it ships.
+PRETRAINED_MODEL = config.REPO_ROOT / "models" / "pretrained.keras"
+#: The two reference runs of Ex 10, when they ship: {label: folder under tensorboard_logs/}.
+REFERENCE_RUNS = {"without augmentation": "no_augmentation", "with augmentation": "augmentation"}
+
+
+def setup(progress: bool = True) -> Path:
+    """Build the course data if absent and say where everything is. Returns the course root."""
+    root = ensure_sample(progress=progress)
+    device = "a GPU" if config.gpu_available() else "the CPU"
+    mode = " (smoke mode: CI-sized)" if config.smoke_mode() else ""
+    print(f"Course root: {root}{mode}\nTraining on {device}: U-Net width {config.default_width()}, "
+          f"{config.default_epochs()} epochs (set in tp3/config.py)")
+    return root
+
+
+def run_paths(root, name: str, fresh: bool = False) -> tuple[Path, Path]:
+    """``(model .keras path, log folder)`` of a named run of the course (e.g. ``"ex7"``).
+
+    ``fresh``: start the log folder anew (a rerun's curves would otherwise pile up on the
+    previous ones in TensorBoard).
+    """
+    root = Path(root)
+    model_path, logdir = root / "models" / f"{name}.keras", root / "logs" / name
+    if fresh and logdir.exists():
+        shutil.rmtree(logdir)
+        print(f"Previous logs of '{name}' removed: this run starts a fresh {logdir}")
+    model_path.parent.mkdir(parents=True, exist_ok=True)
+    return model_path, logdir
+
+
+def trained_run(root, name: str, augment: bool = False, progress: bool = False) -> tuple[Path, Path]:
+    """The model and logs of run ``name``, trained now (default width and epochs) if absent."""
+    from .train import TrainConfig, train
+
+    model_path, logdir = run_paths(root, name)
+    if not model_path.is_file():
+        run_paths(root, name, fresh=True)
+        print(f"No run '{name}' in {Path(root) / 'logs'} yet: training it now "
+              f"({config.default_epochs()} epochs, augmentation {'on' if augment else 'off'}).")
+        train(TrainConfig(root=str(root), logdir=str(logdir), model_out=str(model_path),
+                          epochs=config.default_epochs(), width=config.default_width(), augment=augment),
+              progress=progress)
+    return model_path, logdir
+
+
+def pretrained_model(root) -> Path:
+    """Ex 11-13: the shipped pretrained model, or (until it ships) the run of notebook 03."""
+    if PRETRAINED_MODEL.is_file():
+        print(f"Using the pretrained model {PRETRAINED_MODEL}")
+        return PRETRAINED_MODEL
+    model_path, _ = trained_run(root, "ex7")
+    print(f"The pretrained model is not shipped yet: using {model_path}, trained briefly in "
+          "notebook 03 — expect modest scores.")
+    return model_path
+
+
+def reference_runs(root) -> dict:
+    """Ex 10: ``{label: log folder}`` of the two reference runs, or of the course's own runs."""
+    shipped = {label: config.REPO_ROOT / "tensorboard_logs" / folder for label, folder in REFERENCE_RUNS.items()}
+    if all(path.is_dir() and any(path.rglob("events.out.tfevents.*")) for path in shipped.values()):
+        return shipped
+    print("The 200-epoch reference logs are not shipped yet: comparing the runs of notebooks "
+          "03 (Ex 7) and 04 (Ex 9) instead.")
+    return {"without augmentation": trained_run(root, "ex7")[1],
+            "with augmentation": trained_run(root, "ex9", augment=True)[1]}
