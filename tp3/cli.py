@@ -7,11 +7,7 @@ import sys
 import time
 from pathlib import Path
 
-from .config import SEED, course_root, default_workers, sample_patients
-
-#: make demo trains briefly: a narrow U-Net for a few epochs (a few minutes on 2 cores).
-DEMO_EPOCHS = 6
-DEMO_WIDTH = 8
+from .config import DEMO_EPOCHS, DEMO_WIDTH, SEED, course_root, default_workers, sample_patients
 
 
 def _synth(args) -> int:

@@ -89,6 +89,9 @@ LEARNING_RATE = 1e-3
 #: The learning rate is multiplied by this factor every LR_DECAY_EVERY epochs.
 LR_DECAY = 0.5
 LR_DECAY_EVERY = 10
+#: ``make demo`` trains briefly: a narrow U-Net for a few epochs (minutes on 2 CPU cores).
+DEMO_WIDTH = 8
+DEMO_EPOCHS = 6
 #: Validation slices shown in TensorBoard at every epoch (those with the most tumour).
 N_PREVIEW_SLICES = 4
 

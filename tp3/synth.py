@@ -176,9 +176,10 @@ def _rotation(rng, max_deg):
 def _grow_tumour(rng, tpl: _Template, seed, wt_volume_mm3, spacing=2, half=34, max_steps=160):
     """Fisher-KPP growth on a 2 mm box around ``seed`` (template voxel).
 
-    Returns ``(origin, density, core_score)``: the box origin (template voxels), the final
-    tumour cell density in [0, 1] (edema follows it, so it follows white matter), and a
-    score that is high where the tumour arrived early and near the seed (the bulk).
+    Returns ``(origin, spacing, density, core_score)``: the box origin (template voxels),
+    its voxel size, the final tumour cell density in [0, 1] (edema follows it, so it
+    follows white matter), and a score that is high where the tumour arrived early and
+    near the seed (the bulk).
     """
     lo = np.maximum(np.asarray(seed) - half * spacing, 0)
     hi = np.minimum(np.asarray(seed) + half * spacing, tpl.wm.shape)
