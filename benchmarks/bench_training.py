@@ -6,7 +6,9 @@ timed in turn over several rounds (median kept) because the machine is noisy:
   (b) the kit's pipeline (tp3.pipeline.make_dataset) without augmentation
   (c) the same with augmentation
   (d) a naive baseline: a Python generator reading each batch's NIfTI slices from disk
-Targets: b/a >= 0.95, c/a >= 0.85, b/d >= 5. Also prints the GFLOP/s achieved by (a)
+Targets: b/a >= 0.95, c/a >= 0.85, b/d >= 5, judged on the medians; the best round is
+printed too (on this 2-core machine a timing sometimes runs at half speed, as if one
+core were taken elsewhere). Also prints the GFLOP/s achieved by (a)
 (convolution FLOPs counted from the model, training = 3 x forward) against a float32
 matrix multiply measured in the same run.
 
@@ -108,6 +110,7 @@ def measure(width, root, x, y, batch, rounds) -> dict:
             model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
             seconds[key].append(time.perf_counter() - start)
     rate = {key: steps * batch / statistics.median(values) for key, values in seconds.items()}
+    rate.update({f"best_{key}": steps * batch / min(values) for key, values in seconds.items()})
     rate["gflop_per_slice"] = 3 * conv_forward_flops(model) / 1e9
     return rate
 
@@ -139,11 +142,13 @@ def main() -> None:
     for width in args.widths:
         rate = measure(width, root, x, y, batch, args.rounds)
         print(f"U-Net width {width} ({rate['gflop_per_slice']:.2f} GFLOP per training slice)")
+        print(f"  {'':<44}{'median':>8}{'best':>8}  slices/s")
         for key in "abcd":
-            print(f"  ({key}) {labels[key]:<40}{rate[key]:8.1f} slices/s")
-        for name, value, target in (("b/a", rate["b"] / rate["a"], 0.95), ("c/a", rate["c"] / rate["a"], 0.85),
-                                    ("b/d", rate["b"] / rate["d"], 5.0)):
-            print(f"  {name} = {value:6.2f}   target >= {target}   {'ok' if value >= target else 'MISSED'}")
+            print(f"  ({key}) {labels[key]:<40}{rate[key]:8.1f}{rate['best_' + key]:8.1f}")
+        for (top, bottom), target in ((("b", "a"), 0.95), (("c", "a"), 0.85), (("b", "d"), 5.0)):
+            value, best = rate[top] / rate[bottom], rate[f"best_{top}"] / rate[f"best_{bottom}"]
+            print(f"  {top}/{bottom} = {value:6.2f} (best: {best:5.2f})   target >= {target}   "
+                  f"{'ok' if value >= target else 'MISSED'}")
         achieved = rate["a"] * rate["gflop_per_slice"]
         print(f"  (a) achieves {achieved:.1f} GFLOP/s, {achieved / matmul:.2f} of the matmul rate")
 

@@ -2,7 +2,7 @@
 
 ``python -m tp3 train --root ROOT --epochs E [--augment] --logdir DIR --model-out PATH``
 writes into ``DIR``: TensorBoard scalars (``train/``, ``validation/``), prediction images
-of fixed validation slices at every epoch (``images/``), ``training_log.csv`` and
+of fixed validation slices every epoch, or about 50 times in long runs (``images/``), ``training_log.csv`` and
 ``config.json`` — the full configuration, which ``--config DIR/config.json`` replays.
 """
 
@@ -161,7 +161,7 @@ def make_callbacks(cfg: TrainConfig, preview: tuple[np.ndarray, np.ndarray]):
         keras.callbacks.LearningRateScheduler(step_decay(cfg.learning_rate, cfg.lr_decay,
                                                          cfg.lr_decay_every)),
         keras.callbacks.CSVLogger(str(logdir / "training_log.csv")),
-        PredictionImages(*preview, logdir),
+        PredictionImages(*preview, logdir, every=max(1, cfg.epochs // settings.N_PREVIEW_EPOCHS)),
     ]
 
 
