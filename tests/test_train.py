@@ -71,3 +71,14 @@ def test_train_command_needs_its_folders(capsys):
     assert "--logdir and --model-out" in capsys.readouterr().err
     assert main(["train", "--logdir", "x", "--model-out", "model.h5"]) == 1
     assert ".keras" in capsys.readouterr().err
+
+
+def test_config_replay_with_overrides(first_run):
+    from tp3.cli import build_parser, training_config
+
+    cfg, _ = first_run
+    replay = training_config(build_parser().parse_args(["train", "--config", f"{cfg.logdir}/config.json"]))
+    assert replay == cfg
+    changed = training_config(build_parser().parse_args(
+        ["train", "--config", f"{cfg.logdir}/config.json", "--epochs", "7", "--augment"]))
+    assert (changed.epochs, changed.augment, changed.width) == (7, True, cfg.width)

@@ -40,7 +40,7 @@ def _sample(args) -> int:
 
 
 def _train(args) -> int:
-    from .train import TrainConfig, train
+    from .train import train
 
     cfg = training_config(args)
     history = train(cfg)
@@ -49,28 +49,30 @@ def _train(args) -> int:
     return 0
 
 
+TRAIN_FLAGS = ("root", "logdir", "model_out", "epochs", "width", "seed", "batch_size", "learning_rate")
+
+
 def training_config(args):
     """A TrainConfig from ``--config FILE`` (if given) overridden by the flags given."""
     from .config import default_epochs, default_width
     from .train import TrainConfig
 
-    base = TrainConfig.load(args.config) if args.config else None
-    given = {k: v for k, v in vars(args).items()
-             if k in ("root", "logdir", "model_out", "epochs", "width", "seed", "batch_size",
-                      "learning_rate") and v is not None}
+    given = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
+             if k in TRAIN_FLAGS and v is not None}
     if args.augment:
         given["augment"] = True
-    if base is None:
-        missing = [f"--{name.replace('_', '-')}" for name in ("logdir", "model_out") if name not in given]
-        if missing:
-            raise ValueError(f"train needs {' and '.join(missing)} (or --config FILE)")
-        given.setdefault("root", str(course_root()))
-        given.setdefault("epochs", default_epochs())
-        given.setdefault("width", default_width())
-        return _checked(TrainConfig(**{k: str(v) if isinstance(v, Path) else v for k, v in given.items()}))
-    for key, value in given.items():
-        setattr(base, key, str(value) if isinstance(value, Path) else value)
-    return _checked(base)
+    if args.config:
+        base = TrainConfig.load(args.config)
+        for key, value in given.items():
+            setattr(base, key, value)
+        return _checked(base)
+    missing = [f"--{name.replace('_', '-')}" for name in ("logdir", "model_out") if name not in given]
+    if missing:
+        raise ValueError(f"train needs {' and '.join(missing)} (or --config FILE)")
+    given.setdefault("root", str(course_root()))
+    given.setdefault("epochs", default_epochs())
+    given.setdefault("width", default_width())
+    return _checked(TrainConfig(**given))
 
 
 def _checked(cfg):
