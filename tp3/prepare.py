@@ -356,10 +356,8 @@ def prepare(brats_dir, root, seed: int = SEED, workers: int = 1, force: bool = F
     _write_manifest(root, status="running", source=str(source), seed=seed)
 
     summary = PrepareSummary(root)
-    todo = []
-    for case in cases:
-        (summary.resumed if is_prepared(data_dir / case.case_id) else todo).append(case)
-    summary.resumed = [c.case_id for c in summary.resumed]
+    summary.resumed = [c.case_id for c in cases if is_prepared(data_dir / c.case_id)]
+    todo = [c for c in cases if c.case_id not in summary.resumed]
 
     bar = tqdm(total=len(todo), desc="prepare", unit="case", disable=not progress)
     jobs = [(case, data_dir) for case in todo]

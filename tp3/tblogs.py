@@ -90,14 +90,22 @@ def plot_curves(logdirs: dict, tags=("epoch_loss", "epoch_accuracy")):
     return fig
 
 
-def show_predictions(logdir, steps=None, tag: str = "predictions"):
-    """Ex 7 without TensorBoard: the prediction panels (FLAIR | truth | prediction) per epoch."""
+def show_predictions(logdir, steps=None, max_rows: int = 6, tag: str = "predictions"):
+    """Ex 7 without TensorBoard: the prediction panels (FLAIR | truth | prediction) per epoch.
+
+    ``steps``: the epochs to show; by default at most ``max_rows`` of them, evenly spread.
+    """
     import matplotlib.pyplot as plt
 
     images = read_images(logdir, tag)
     if not images:
         raise FileNotFoundError(f"{logdir}: no '{tag}' images; train with tp3.train first")
-    chosen = list(images) if steps is None else [s for s in steps if s in images]
+    available = list(images)
+    if steps is None:
+        picks = np.linspace(0, len(available) - 1, min(max_rows, len(available))).round().astype(int)
+        chosen = [available[i] for i in sorted(set(picks))]
+    else:
+        chosen = [s for s in steps if s in images]
     n_slices = len(images[chosen[0]])
     fig, axes = plt.subplots(len(chosen), n_slices, figsize=(4 * n_slices, 1.5 * len(chosen)),
                              squeeze=False)
