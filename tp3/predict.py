@@ -75,5 +75,5 @@ def plot_prediction(mri: np.ndarray, ground_truth: np.ndarray, prediction: np.nd
     fig.legend(handles=legend_handles(), loc="lower center", ncol=3)
     if title:
         fig.suptitle(title)
-    fig.tight_layout(rect=(0, 0.08, 1, 1))
+    fig.tight_layout(rect=(0, 0.08, 1, 0.93 if title else 1))
     return fig

@@ -10,9 +10,12 @@ CLASS_NAMES = ("background", "NCR/NET (1)", "edema (2)", "enhancing (4)")
 
 
 def to_grey_rgb(image: np.ndarray) -> np.ndarray:
-    """2D image -> uint8 ``(H, W, 3)`` grey, scaled between its 1st and 99th percentiles."""
-    low, high = np.percentile(image, [1, 99]) if np.any(image) else (0.0, 1.0)
-    scaled = np.clip((image - low) / max(high - low, 1e-6), 0, 1)
+    """2D image -> uint8 ``(H, W, 3)`` grey, scaled between the 1st and 99th percentiles of
+    the brain (non-zero pixels); the background (exactly 0, also after normalisation) is black."""
+    image = np.asarray(image, dtype=np.float32)
+    brain = image != 0
+    low, high = np.percentile(image[brain], [1, 99]) if brain.any() else (0.0, 1.0)
+    scaled = np.where(brain, np.clip((image - low) / max(high - low, 1e-6), 0, 1) * 0.9 + 0.1, 0)
     return np.repeat((scaled * 255).astype(np.uint8)[..., None], 3, axis=-1)
 
 
