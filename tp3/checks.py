@@ -45,7 +45,8 @@ def check_ex2(patients, n_images: int, n_slices: int, root=None) -> bool:
     """Ex 2: the content of ``data/`` (patients, files of one patient, z slices)."""
     expected = data.list_patients(root)
     _expect(sorted(patients) == expected, "Ex 2", f"found {len(patients)} patients, data/ holds {len(expected)}",
-            "list the folders of data/ with os.listdir (and sort the list)")
+            "list data/ with os.listdir, keep only the folders (data/ also holds README.md and "
+            "a hidden .tp3-prepare.json), and sort the list")
     files = len(data.list_images(expected[0], root))
     _expect(n_images == files, "Ex 2", f"{n_images} images per patient, expected {files}",
             "count the .nii.gz files of one patient folder: one per modality and per slice, plus the labels")
