@@ -20,6 +20,8 @@ import tensorflow as tf
 from keras import ops
 
 from . import config as settings
+from .preprocessing import COURSE_SHAPE
+from .viz import class_overlay, to_grey_rgb
 
 #: Tumour regions as sets of network classes (1 NCR/NET, 2 edema, 3 ET = label 4).
 REGION_CLASSES = {"WT": (1, 2, 3), "TC": (1, 3), "ET": (3,)}
@@ -110,7 +112,8 @@ def step_decay(learning_rate: float, decay: float, every: int):
 def preview_slices(images: np.ndarray, classes: np.ndarray, n: int = settings.N_PREVIEW_SLICES):
     """Indices of the ``n`` validation slices with the most tumour, spread over patients."""
     tumour = (classes > 0).reshape(len(classes), -1).sum(axis=1)
-    per_patient = tumour.reshape(-1, 77) if len(tumour) % 77 == 0 else tumour[None]
+    n_slices = COURSE_SHAPE[0]
+    per_patient = tumour.reshape(-1, n_slices) if len(tumour) % n_slices == 0 else tumour[None]
     best = [p * per_patient.shape[1] + int(np.argmax(row)) for p, row in enumerate(per_patient)]
     best = sorted(best, key=lambda i: -tumour[i])[:n]
     if len(best) < n:
@@ -121,8 +124,6 @@ def preview_slices(images: np.ndarray, classes: np.ndarray, n: int = settings.N_
 
 def prediction_panel(flair: np.ndarray, truth: np.ndarray, prediction: np.ndarray) -> np.ndarray:
     """FLAIR | ground truth | prediction, in colour: uint8 ``(96, 288, 3)`` for one slice."""
-    from .viz import class_overlay, to_grey_rgb
-
     return np.concatenate([to_grey_rgb(flair), class_overlay(flair, truth),
                            class_overlay(flair, prediction)], axis=1)
 
