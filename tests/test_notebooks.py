@@ -83,3 +83,23 @@ def test_a_student_fills_exercise_1(course_root, monkeypatch):
 
     with pytest.raises(CellExecutionError, match="Hint"):
         _run_cells([setup, wrong, check], course_root, monkeypatch)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_a_student_fills_the_first_exercise(name, course_root, monkeypatch):
+    """Every student notebook: run it in order, fill the blanks of its first exercise with
+    the solution's code, and its first self-check must say ✅."""
+    solution, student = _read(notebooks.SOLUTIONS / name), _read(notebooks.STUDENTS / name)
+    # the student version is the solution with one note cell inserted after the title
+    assert len(student.cells) == len(solution.cells) + 1
+    cells = []
+    for index, cell in enumerate(student.cells[2:], start=1):
+        if cell.cell_type != "code" or "NBVAL_SKIP" in cell.source:
+            continue
+        source = solution.cells[index].source if "raise NotImplementedError()" in cell.source else cell.source
+        cells.append(nbformat.v4.new_code_cell(source))
+        if "tp3.checks.check_" in cell.source:
+            break
+    done = _run_cells(cells, course_root, monkeypatch)
+    printed = "".join(o.get("text", "") for o in done.cells[-1].outputs)
+    assert "✅" in printed, printed
