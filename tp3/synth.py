@@ -263,10 +263,8 @@ def synthesize_case(seed: int, index: int) -> SyntheticCase:
     coords = seed_voxel.reshape(3, 1, 1, 1) + offset * shrink
     del offset, shrink
 
-    def sample(volume):
-        return ndimage.map_coordinates(volume, coords, order=1, cval=0.0, prefilter=False)
-
-    gm, wm, csf = sample(tpl.gm), sample(tpl.wm), sample(tpl.csf)
+    gm, wm, csf = (ndimage.map_coordinates(volume, coords, order=1, cval=0.0, prefilter=False)
+                   for volume in (tpl.gm, tpl.wm, tpl.csf))
     total = gm + wm + csf
     brain = total > 0.5
     norm = np.where(brain, total, 1)
