@@ -11,7 +11,7 @@ import importlib
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"augment", "checks", "cli", "config", "course", "data", "evaluate", "export", "metrics",
+_SUBMODULES = {"augment", "checks", "cli", "config", "course", "data", "evaluate", "export", "files", "metrics",
                "notebooks", "pipeline", "predict", "prepare", "preprocessing", "sample", "synth",
                "tblogs", "train", "unet", "viz"}
 

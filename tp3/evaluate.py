@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import numpy as np
 
 from .data import list_origin_patients, origin_path, read_image
 from .export import numpy2nifti
+from .files import write_text_atomic
 from .metrics import evalAllSample, summarise
 from .predict import predict_patient
 
@@ -63,9 +63,5 @@ def evaluate(model_path, root, patients=None, out_dir=None, json_path=None, forc
         results[patient] = evalAllSample(prediction, truth, spacing)
     report = {"patients": results, "mean": summarise(results)["mean"]}
     if json_path:
-        json_path = Path(json_path)
-        json_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = json_path.with_name(f".{json_path.name}.tmp")
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
-        os.replace(tmp, json_path)
+        write_text_atomic(json_path, json.dumps(report, indent=2) + "\n")
     return report

@@ -33,6 +33,7 @@ from pathlib import Path
 import numpy as np
 
 from .config import LABEL_SUFFIX, MODALITIES, N_ORIGIN_PATIENTS, SEED, SPLIT_FRACTIONS
+from .files import write_text_atomic
 from .preprocessing import COURSE_SHAPE, ORIGINAL_SHAPE, check_labels, resize_image, resize_labels
 
 VOLUMES = MODALITIES + (LABEL_SUFFIX,)
@@ -259,12 +260,6 @@ def split_patients(patients: dict, seed: int = SEED, fractions: dict = SPLIT_FRA
             "test": sorted(ordered[n_val:n_val + n_test])}
 
 
-def _write_text_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
-
-
 def _copy_original(case: SourceCase, origin_dir: Path) -> None:
     final = origin_dir / case.case_id
     if final.is_dir() and all(volume_path(final, case.case_id, n).is_file() for n in VOLUMES):
@@ -322,7 +317,7 @@ def _read_manifest(root: Path) -> dict:
 
 
 def _write_manifest(root: Path, **content) -> None:
-    _write_text_atomic(root / "data" / MANIFEST, json.dumps(content, indent=2) + "\n")
+    write_text_atomic(root / "data" / MANIFEST, json.dumps(content, indent=2) + "\n")
 
 
 def read_manifest(root) -> dict:
@@ -383,7 +378,7 @@ def prepare(brats_dir, root, seed: int = SEED, workers: int = 1, force: bool = F
     datasets = root / "datasets"
     datasets.mkdir(exist_ok=True)
     for name, ids in summary.splits.items():
-        _write_text_atomic(datasets / f"{name}.txt", "".join(f"{pid}\n" for pid in ids))
+        write_text_atomic(datasets / f"{name}.txt", "".join(f"{pid}\n" for pid in ids))
     by_id = {c.case_id: c for c in cases}
     summary.origin = summary.splits["validation"][:N_ORIGIN_PATIENTS]
     origin_dir = root / "origin_data"

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import tensorflow as tf
 from keras import ops
 
 from . import config as settings
+from .files import write_text_atomic
 from .preprocessing import COURSE_SHAPE
 from .viz import class_overlay, to_grey_rgb
 
@@ -180,10 +180,7 @@ def save_config(cfg: TrainConfig) -> Path:
     content = dataclasses.asdict(cfg)
     content["replay"] = f"python -m tp3 train --config {logdir / 'config.json'}"
     content["versions"] = _versions()
-    tmp = logdir / ".config.json.tmp"
-    tmp.write_text(json.dumps(content, indent=2) + "\n")
-    os.replace(tmp, logdir / "config.json")
-    return logdir / "config.json"
+    return write_text_atomic(logdir / "config.json", json.dumps(content, indent=2) + "\n")
 
 
 def _versions() -> dict:
