@@ -1,7 +1,19 @@
 """Training throughput (issue: U-Net and training), in training slices per second.
 
-All four are measured in this one run, same model, batch size and number of slices,
-timed in turn over several rounds (median kept) because the machine is noisy:
+Three parts, each measured in this one run.
+
+Precision: float32 against ``auto`` (tp3/config.py: mixed bfloat16 on a CPU with
+AVX512-BF16/AMX-BF16, mixed float16 on a recent GPU), the kit's pipeline, the two models
+timed in turn (interleaved) at each width; then whole epochs of ``python -m tp3 train``
+(validation, checkpoint and TensorBoard images included), the two precisions run in turn,
+epoch times read from the event files (the first epoch, which traces the graph, is left
+out). Target: auto/float32 >= 1.5 per epoch at width 16 on a CPU with bfloat16. The same
+runs give the quality check: validation Dice WT/TC/ET of the last epoch, same seed and
+data, within 0.02 of float32 (``--cli-epochs 20 --cli-rounds 1`` for the issue's check).
+
+Inputs, at the kit's precision (``auto``): all four are measured in this one run, same
+model, batch size and number of slices, timed in turn over several rounds (median kept)
+because the machine is noisy:
   (a) model.fit on in-memory random tensors (the compute ceiling)
   (b) the kit's pipeline (tp3.pipeline.make_dataset) without augmentation
   (c) the same with augmentation
@@ -13,13 +25,18 @@ core were taken elsewhere). Also prints the GFLOP/s achieved by (a)
 matrix multiply measured in the same run.
 
     python benchmarks/bench_training.py [--root ROOT] [--widths 4,16] [--slices 384] [--rounds 3]
+        [--precision-widths 16,32] [--cli-epochs 3] [--cli-rounds 2]
 """
 
 from __future__ import annotations
 
 import argparse
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -74,6 +91,66 @@ def naive_generator(root, patients, batch_size, n_slices):
             yield np.stack(xs), np.stack(ys)
 
 
+def measure_precisions(width, x, y, batch, rounds) -> dict:
+    """Slices per second of float32 and ``auto`` models on the kit's pipeline, timed in turn."""
+    from tp3.config import SEED, resolve_precision
+    from tp3.pipeline import make_dataset
+    from tp3.train import compile_unet, precision_policy, seed_everything
+    from tp3.unet import build_unet
+
+    seed_everything(SEED)
+    models = {}
+    for name in ("float32", "auto"):
+        with precision_policy(resolve_precision(name)[0]):
+            models[name] = compile_unet(build_unet(width))
+    data = make_dataset(x, y, batch, shuffle=True, seed=SEED).repeat()
+    steps = len(x) // batch
+    seconds = {name: [] for name in models}
+    for model in models.values():
+        model.fit(data, epochs=1, steps_per_epoch=2, verbose=0, shuffle=False)
+    for _ in range(rounds):
+        for name, model in models.items():
+            start = time.perf_counter()
+            model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
+            seconds[name].append(time.perf_counter() - start)
+    return {name: steps * batch / statistics.median(values) for name, values in seconds.items()}
+
+
+def epoch_seconds(logdir: Path) -> list[float]:
+    """Wall time of each epoch after the first, from the TensorBoard event files of a run."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    events = EventAccumulator(str(logdir / "train")).Reload()
+    ends = [event.wall_time for event in events.Scalars("epoch_loss")]
+    return list(np.diff(ends))
+
+
+def last_validation_dice(logdir: Path) -> tuple[float, float, float]:
+    """Validation Dice WT, TC, ET of the last epoch, from the run's CSV log."""
+    import csv
+
+    with open(logdir / "training_log.csv") as handle:
+        last = list(csv.DictReader(handle))[-1]
+    return tuple(float(last[f"val_dice_{region}"]) for region in ("wt", "tc", "et"))
+
+
+def measure_cli_epochs(root, width, epochs, rounds) -> dict:
+    """``python -m tp3 train`` for float32 and auto, run in turn (same seed, same data):
+    ``{precision: (median seconds per epoch, last validation Dice (WT, TC, ET) of the first run)}``."""
+    seconds, dice = {"float32": [], "auto": []}, {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for round_ in range(rounds):
+            for precision in seconds:
+                run = Path(tmp) / f"{precision}_{round_}"
+                subprocess.run([sys.executable, "-m", "tp3", "train", "--root", str(root),
+                                "--epochs", str(epochs), "--width", str(width), "--precision", precision,
+                                "--logdir", str(run), "--model-out", str(run / "model.keras")],
+                               check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                seconds[precision] += epoch_seconds(run)
+                dice.setdefault(precision, last_validation_dice(run))
+    return {precision: (statistics.median(values), dice[precision]) for precision, values in seconds.items()}
+
+
 def measure(width, root, x, y, batch, rounds) -> dict:
     """Slices per second of (a)-(d) for one U-Net width.
 
@@ -82,14 +159,15 @@ def measure(width, root, x, y, batch, rounds) -> dict:
     """
     import tensorflow as tf
 
-    from tp3.config import SEED
+    from tp3.config import SEED, resolve_precision
     from tp3.data import read_split
     from tp3.pipeline import make_dataset
-    from tp3.train import compile_unet, seed_everything
+    from tp3.train import compile_unet, precision_policy, seed_everything
     from tp3.unet import build_unet
 
     seed_everything(SEED)
-    model = compile_unet(build_unet(width))
+    with precision_policy(resolve_precision()[0]):
+        model = compile_unet(build_unet(width))
     steps = len(x) // batch
     rng = np.random.default_rng(SEED)
     # The ceiling: one batch already in memory as tensors, fed again and again.
@@ -115,14 +193,24 @@ def measure(width, root, x, y, batch, rounds) -> dict:
     return rate
 
 
+def _widths(text: str) -> list[int]:
+    return [int(w) for w in text.split(",") if w.strip()]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--root", default=None)
-    parser.add_argument("--widths", type=lambda text: [int(w) for w in text.split(",")], default=[4, 16],
-                        help="comma-separated U-Net widths (default 4,16)")
+    parser.add_argument("--widths", type=_widths, default=[4, 16],
+                        help="comma-separated U-Net widths (default 4,16; '' skips the inputs)")
     parser.add_argument("--slices", type=int, default=384)
     parser.add_argument("--batch-size", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=3, help="timings per input (median kept)")
+    parser.add_argument("--precision-widths", type=_widths, default=[16, 32],
+                        help="widths of the float32 vs auto comparison (default 16,32; '' skips it)")
+    parser.add_argument("--cli-epochs", type=int, default=3,
+                        help="epochs of each python -m tp3 train run (0: skip whole epochs)")
+    parser.add_argument("--cli-width", type=int, default=16)
+    parser.add_argument("--cli-rounds", type=int, default=2, help="runs per precision, interleaved")
     args = parser.parse_args()
 
     import tensorflow as tf
@@ -137,8 +225,30 @@ def main() -> None:
     matmul = matmul_gflops()
     labels = {"a": "one in-memory batch, repeated (ceiling)", "b": "kit pipeline",
               "c": "kit pipeline + augmentation", "d": "naive NIfTI generator"}
+    from tp3.config import resolve_precision
+
+    auto, why = resolve_precision("auto")
     print(f"batch {batch}, {n} slices per timing, median of {args.rounds} rounds, TensorFlow {tf.__version__}, "
           f"{len(tf.config.list_physical_devices('GPU'))} GPU(s); float32 matmul 2048^2: {matmul:.1f} GFLOP/s")
+    print(f"\nPrecision: auto = {auto} ({why}); kit pipeline, slices/s, models timed in turn")
+    if args.precision_widths:
+        print(f"  {'width':>5}{'float32':>10}{'auto':>10}{'auto/float32':>14}")
+    for width in args.precision_widths:
+        rate = measure_precisions(width, x, y, batch, args.rounds)
+        print(f"  {width:>5}{rate['float32']:10.1f}{rate['auto']:10.1f}{rate['auto'] / rate['float32']:14.2f}")
+    if args.cli_epochs > 1:
+        epoch = measure_cli_epochs(root, args.cli_width, args.cli_epochs, args.cli_rounds)
+        (f32, f32_dice), (auto_s, auto_dice) = epoch["float32"], epoch["auto"]
+        ratio = f32 / auto_s
+        print(f"  whole epochs of python -m tp3 train (width {args.cli_width}, {args.cli_rounds} run(s) of "
+              f"{args.cli_epochs} epochs each per precision, first epoch left out): float32 {f32:.1f} s, "
+              f"auto {auto_s:.1f} s, speed-up {ratio:.2f}   target >= 1.5   {'ok' if ratio >= 1.5 else 'MISSED'}")
+        gap = max(abs(a - b) for a, b in zip(f32_dice, auto_dice))
+        print(f"  validation Dice WT/TC/ET after {args.cli_epochs} epochs (same seed and data): float32 "
+              + "/".join(f"{d:.3f}" for d in f32_dice) + ", auto " + "/".join(f"{d:.3f}" for d in auto_dice)
+              + f", largest difference {gap:.3f}   target <= 0.02   {'ok' if gap <= 0.02 else 'MISSED'}")
+    if args.widths:
+        print(f"\nInputs, at the kit's precision ({auto}):")
     for width in args.widths:
         rate = measure(width, root, x, y, batch, args.rounds)
         print(f"U-Net width {width} ({rate['gflop_per_slice']:.2f} GFLOP per training slice)")

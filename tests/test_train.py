@@ -82,3 +82,86 @@ def test_config_replay_with_overrides(first_run):
     changed = training_config(build_parser().parse_args(
         ["train", "--config", f"{cfg.logdir}/config.json", "--epochs", "7", "--augment"]))
     assert (changed.epochs, changed.augment, changed.width) == (7, True, cfg.width)
+
+
+# --- Precision (mixed bfloat16 / float16 chosen from the hardware) --------------------
+
+CPUINFO_BF16 = "processor\t: 0\nflags\t\t: fpu sse2 avx512f avx512_bf16 amx_tile\n"
+CPUINFO_PLAIN = "processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n"
+
+
+@pytest.mark.parametrize("gpu, cpuinfo, policy", [
+    ((8, 0), CPUINFO_PLAIN, "mixed_float16"),    # tensor cores
+    ((7, 0), CPUINFO_BF16, "mixed_float16"),     # a GPU wins over the CPU
+    ((6, 1), CPUINFO_BF16, "float32"),           # an old GPU: float16 would be slower
+    (None, CPUINFO_BF16, "mixed_bfloat16"),
+    (None, CPUINFO_PLAIN, "float32"),            # the fallback: no bfloat16 instructions
+])
+def test_auto_precision_follows_the_hardware(gpu, cpuinfo, policy):
+    from tp3.config import cpu_bf16_flags, resolve_precision
+
+    chosen, why = resolve_precision("auto", gpu_capability=gpu, bf16_flags=cpu_bf16_flags(cpuinfo))
+    assert chosen == policy and why.startswith("auto:")
+
+
+def test_explicit_precision_and_bad_names():
+    from tp3.config import resolve_precision
+
+    assert resolve_precision("float32", gpu_capability=(8, 0))[0] == "float32"
+    assert resolve_precision("bfloat16")[0] == "mixed_bfloat16"
+    with pytest.raises(ValueError, match="auto, float32, bfloat16, float16"):
+        resolve_precision("half")
+
+
+def test_forced_float32_trains_in_float32(tmp_path, tiny_data, monkeypatch, capsys):
+    """TP3_PRECISION=float32 makes this machine train as one without bfloat16 would."""
+    monkeypatch.setenv("TP3_PRECISION", "float32")
+    cfg, history = _run(tmp_path, tiny_data, "f32", epochs=1)
+    assert cfg.precision == "float32"
+    assert "Precision: float32 (requested)" in capsys.readouterr().out
+    saved = json.loads(open(f"{cfg.logdir}/config.json").read())
+    assert (saved["precision"], saved["precision_policy"]) == ("float32", "float32")
+    model = keras.saving.load_model(cfg.model_out)
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    assert keras.config.dtype_policy().name == "float32"
+
+
+def test_mixed_precision_model_predicts_float32_anywhere(tmp_path, tiny_data):
+    """A bfloat16-trained checkpoint loads as a float32 network with float32 probabilities."""
+    from tp3.evaluate import load_model
+
+    cfg = TrainConfig(root="unused", logdir=str(tmp_path / "bf16"), model_out=str(tmp_path / "bf16.keras"),
+                      epochs=1, width=4, batch_size=16, precision="bfloat16")
+    train(cfg, data=tiny_data, progress=False)
+    assert json.loads(open(f"{cfg.logdir}/config.json").read())["precision_policy"] == "mixed_bfloat16"
+    assert keras.config.dtype_policy().name == "float32"  # train() leaves the global policy as it was
+    mixed = keras.saving.load_model(cfg.model_out, compile=False)
+    assert mixed.layers[1].dtype_policy.name == "mixed_bfloat16"
+    assert mixed.get_layer("classes").dtype_policy.name == "float32"
+    model = load_model(cfg.model_out)
+    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    images = tiny_data[1][0][:4]
+    probabilities = model.predict(images, verbose=0)
+    assert probabilities.dtype == np.float32
+    np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, atol=1e-5)
+    np.testing.assert_allclose(probabilities, mixed.predict(images, verbose=0), atol=0.05)
+
+
+def test_float16_gets_loss_scaling():
+    from tp3.train import compile_unet, precision_policy
+    from tp3.unet import build_unet
+
+    with precision_policy("mixed_float16"):
+        model = compile_unet(build_unet(2))
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model.get_layer("classes").compute_dtype == "float32"
+
+
+def test_precision_flag():
+    from tp3.cli import build_parser, training_config
+
+    cfg = training_config(build_parser().parse_args(
+        ["train", "--logdir", "l", "--model-out", "m.keras", "--precision", "float16"]))
+    assert cfg.precision == "float16"
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["train", "--precision", "int8"])

@@ -7,7 +7,8 @@ import sys
 import time
 from pathlib import Path
 
-from .config import DEMO_EPOCHS, DEMO_WIDTH, SEED, course_root, default_workers, sample_patients
+from .config import (DEMO_EPOCHS, DEMO_WIDTH, PRECISIONS, SEED, course_root, default_workers,
+                     sample_patients)
 
 
 def _synth(args) -> int:
@@ -49,7 +50,8 @@ def _train(args) -> int:
     return 0
 
 
-TRAIN_FLAGS = ("root", "logdir", "model_out", "epochs", "width", "seed", "batch_size", "learning_rate")
+TRAIN_FLAGS = ("root", "logdir", "model_out", "epochs", "width", "seed", "batch_size", "learning_rate",
+               "precision")
 
 
 def training_config(args):
@@ -175,6 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--seed", type=int)
     train.add_argument("--batch-size", type=int)
     train.add_argument("--learning-rate", type=float)
+    train.add_argument("--precision", choices=PRECISIONS,
+                       help="auto (default): bfloat16 on CPUs that have it, float16 on recent GPUs, "
+                            "else float32 (tp3/config.py)")
     train.set_defaults(run=_train)
 
     evaluation = commands.add_parser("evaluate", help="predict, export and score patients (Ex 11-13)")

@@ -13,6 +13,9 @@ Environment variables
     ``1`` shrinks everything for CI and quick checks (fewer cases, fewer epochs).
 ``TP3_SAMPLE_PATIENTS``
     Overrides the number of synthetic cases in the default sample.
+``TP3_PRECISION``
+    Overrides :data:`PRECISION` (``auto``, ``float32``, ``bfloat16``, ``float16``), e.g.
+    ``TP3_PRECISION=float32`` to train as a machine without bfloat16 would.
 """
 
 from __future__ import annotations
@@ -99,10 +102,77 @@ DEMO_EPOCHS = 6
 N_PREVIEW_SLICES = 4
 
 
+#: Numeric precision of training (Ex 7, 9). ``auto`` follows the hardware:
+#: ``mixed_float16`` on a GPU of compute capability >= 7.0 (tensor cores),
+#: ``mixed_bfloat16`` on a CPU with AVX512-BF16 or AMX-BF16 (about 2x float32 there),
+#: ``float32`` otherwise (bfloat16 without hardware support is emulated, slower than float32).
+#: Mixed precision computes in 16 bits and keeps the weights, the softmax head, the loss
+#: and the metrics in float32.
+PRECISION = "auto"
+PRECISIONS = ("auto", "float32", "bfloat16", "float16")
+#: Keras dtype policy of each explicit precision.
+PRECISION_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
+#: CPU flags (Linux ``/proc/cpuinfo``) that make bfloat16 fast.
+BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
 def gpu_available() -> bool:
     import tensorflow as tf
 
     return bool(tf.config.list_physical_devices("GPU"))
+
+
+def gpu_compute_capability() -> tuple[int, int] | None:
+    """Lowest compute capability among the visible GPUs, ``None`` without a GPU."""
+    import tensorflow as tf
+
+    capabilities = [tf.config.experimental.get_device_details(gpu).get("compute_capability", (0, 0))
+                    for gpu in tf.config.list_physical_devices("GPU")]
+    return min(capabilities) if capabilities else None
+
+
+def cpu_bf16_flags(cpuinfo: str | None = None) -> list[str]:
+    """The CPU's bfloat16 flags among :data:`BF16_CPU_FLAGS` (empty when unknown, e.g. not Linux)."""
+    if cpuinfo is None:
+        try:
+            cpuinfo = Path("/proc/cpuinfo").read_text()
+        except OSError:
+            return []
+    flags = set()
+    for line in cpuinfo.splitlines():
+        if line.startswith("flags"):
+            flags.update(line.partition(":")[2].split())
+    return [flag for flag in BF16_CPU_FLAGS if flag in flags]
+
+
+def requested_precision() -> str:
+    """:data:`PRECISION`, or ``$TP3_PRECISION`` when set."""
+    return os.environ.get("TP3_PRECISION", "").strip().lower() or PRECISION
+
+
+def resolve_precision(requested: str | None = None, gpu_capability="detect",
+                      bf16_flags="detect") -> tuple[str, str]:
+    """``(Keras dtype policy, why)`` for a requested precision (default :func:`requested_precision`).
+
+    ``auto``: ``mixed_float16`` on GPUs of compute capability >= 7.0, ``mixed_bfloat16``
+    on a CPU with AVX512-BF16 or AMX-BF16, else ``float32``. ``gpu_capability`` and
+    ``bf16_flags`` stand in for the hardware (tests force the fallback with them).
+    """
+    requested = (requested or requested_precision()).lower()
+    if requested not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}, got {requested!r}")
+    if requested != "auto":
+        return PRECISION_POLICIES[requested], "requested"
+    capability = gpu_compute_capability() if gpu_capability == "detect" else gpu_capability
+    if capability is not None:
+        if tuple(capability) >= (7, 0):
+            return "mixed_float16", f"auto: GPU of compute capability {capability[0]}.{capability[1]}"
+        return "float32", (f"auto: GPU of compute capability {capability[0]}.{capability[1]} "
+                           "(< 7.0, no tensor cores)")
+    flags = cpu_bf16_flags() if bf16_flags == "detect" else list(bf16_flags)
+    if flags:
+        return "mixed_bfloat16", f"auto: CPU with {' and '.join(f.upper().replace('_', '-') for f in flags)}"
+    return "float32", "auto: CPU without bfloat16 instructions"
 
 
 def default_width() -> int:

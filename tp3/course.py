@@ -23,8 +23,9 @@ def setup(progress: bool = True) -> Path:
     root = ensure_sample(progress=progress)
     device = "a GPU" if config.gpu_available() else "the CPU"
     mode = " (smoke mode: CI-sized)" if config.smoke_mode() else ""
+    policy = config.resolve_precision()[0]
     print(f"Course root: {root}{mode}\nTraining on {device}: U-Net width {config.default_width()}, "
-          f"{config.default_epochs()} epochs (set in tp3/config.py)")
+          f"{config.default_epochs()} epochs, precision {policy} (set in tp3/config.py)")
     return root
 
 

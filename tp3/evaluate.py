@@ -15,14 +15,17 @@ from .predict import predict_patient
 
 
 def load_model(path):
-    """A trained U-Net from a ``.keras`` file (no optimizer or metrics needed to predict)."""
+    """A trained U-Net from a ``.keras`` file, computing in float32 whatever precision it was
+    trained in (no optimizer or metrics needed to predict). Ex 11."""
     import keras
+
+    from .unet import as_float32
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model; train one (python -m tp3 train) or use "
                                 "the pretrained model shipped with the kit")
-    return keras.saving.load_model(path, compile=False)
+    return as_float32(keras.saving.load_model(path, compile=False))
 
 
 def original_labels(patient: str, root=None) -> tuple[np.ndarray, tuple]:

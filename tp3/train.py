@@ -8,6 +8,7 @@ of fixed validation slices every epoch, or about 50 times in long runs (``images
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
@@ -42,6 +43,8 @@ class TrainConfig:
     learning_rate: float = settings.LEARNING_RATE
     lr_decay: float = settings.LR_DECAY
     lr_decay_every: int = settings.LR_DECAY_EVERY
+    #: ``auto``, ``float32``, ``bfloat16`` or ``float16`` (see :data:`tp3.config.PRECISION`).
+    precision: str = dataclasses.field(default_factory=settings.requested_precision)
 
     @classmethod
     def load(cls, path) -> "TrainConfig":
@@ -94,8 +97,42 @@ class RegionDice(keras.metrics.Metric):
         return {"region": self.region, "name": self.name}
 
 
+@contextlib.contextmanager
+def precision_policy(policy: str):
+    """Build models under the Keras dtype ``policy`` inside the block, then restore the previous one."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def announce_precision(requested: str | None = None) -> str:
+    """The Keras dtype policy for ``requested`` (:func:`tp3.config.resolve_precision`), printed with why."""
+    policy, why = settings.resolve_precision(requested)
+    print(f"Precision: {policy} ({why})")
+    return policy
+
+
+def set_precision(requested: str | None = None) -> str:
+    """Ex 7: the precision of the models built from now on (default :data:`tp3.config.PRECISION`).
+
+    Sets Keras' global dtype policy, prints it and why, returns it (``"float32"``,
+    ``"mixed_bfloat16"`` or ``"mixed_float16"``). Mixed precision computes in 16 bits;
+    the weights, the softmax head, the loss and the metrics stay float32.
+    """
+    policy = announce_precision(requested)
+    keras.config.set_dtype_policy(policy)
+    return policy
+
+
 def compile_unet(model, learning_rate: float = settings.LEARNING_RATE):
-    """Adam + categorical cross-entropy (the handout's loss), accuracy and Dice WT/TC/ET. Ex 7."""
+    """Adam + categorical cross-entropy (the handout's loss), accuracy and Dice WT/TC/ET. Ex 7.
+
+    A model built under ``mixed_float16`` gets Keras' dynamic loss scaling (its optimizer
+    is wrapped in a ``LossScaleOptimizer`` by ``compile``); bfloat16 needs none.
+    """
     model.compile(optimizer=keras.optimizers.Adam(learning_rate),
                   loss="categorical_crossentropy",
                   metrics=["accuracy"] + [RegionDice(region) for region in REGION_CLASSES])
@@ -178,6 +215,7 @@ def save_config(cfg: TrainConfig) -> Path:
     logdir = Path(cfg.logdir)
     logdir.mkdir(parents=True, exist_ok=True)
     content = dataclasses.asdict(cfg)
+    content["precision_policy"] = settings.resolve_precision(cfg.precision)[0]
     content["replay"] = f"python -m tp3 train --config {logdir / 'config.json'}"
     content["versions"] = _versions()
     return write_text_atomic(logdir / "config.json", json.dumps(content, indent=2) + "\n")
@@ -205,7 +243,7 @@ def train(cfg: TrainConfig, data=None, progress: bool = True):
                              seed=cfg.seed)
     val_set = make_dataset(x_val, y_val, cfg.batch_size, shuffle=False)
     keep = preview_slices(x_val, y_val)
-    with distribution_strategy().scope():
+    with distribution_strategy().scope(), precision_policy(announce_precision(cfg.precision)):
         model = compile_unet(build_unet(cfg.width), cfg.learning_rate)
     save_config(cfg)
     Path(cfg.model_out).parent.mkdir(parents=True, exist_ok=True)

@@ -76,8 +76,27 @@ def build_unet(width: int = 16, input_shape=INPUT_SHAPE, n_classes: int = N_CLAS
     x = layers.Conv2D(width * 2 ** depth, 3, padding="same", activation="relu")(x)
     for level in reversed(range(depth)):
         x = up_block(x, skips[level], width * 2 ** level)
-    outputs = layers.Conv2D(n_classes, 1, activation="softmax", name="classes")(x)
+    # float32 head whatever the policy: softmax probabilities and the loss need its range.
+    outputs = layers.Conv2D(n_classes, 1, activation="softmax", name="classes", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=f"unet_f{width}")
+
+
+def as_float32(model: keras.Model) -> keras.Model:
+    """The same network computing in float32, for prediction on any machine. Ex 11.
+
+    A model trained in mixed precision (``mixed_bfloat16``/``mixed_float16``) keeps its
+    weights in float32 but would compute in 16 bits, which a CPU without bfloat16
+    instructions emulates slowly; its float32 copy shares nothing with it but the weights.
+    """
+    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
+        return model
+
+    def float32_layer(layer):
+        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
+
+    copy = keras.models.clone_model(model, clone_function=float32_layer)
+    copy.set_weights(model.get_weights())
+    return copy
 
 
 def smallest_feature_map(model: keras.Model) -> tuple:
