@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import shutil
+
 import matplotlib
 import numpy as np
 import pytest
@@ -87,3 +90,25 @@ def test_ensure_sample_builds_once(tmp_path, monkeypatch):
         raise AssertionError("rebuilt")
     monkeypatch.setattr(sample.synth, "generate", fail)
     assert sample.ensure_sample(root, n_patients=3, progress=False) == root
+    record = json.loads((root / sample.SAMPLE_RECORD).read_text())
+    assert record == {"generator": sample.synth.GENERATOR_VERSION, "patients": 3, "seed": config.SEED}
+
+
+def test_a_sample_from_an_older_generator_is_kept_with_a_notice(course_root, tmp_path, capsys):
+    """Runs and logs depend on the data: an older synthetic sample is not replaced silently,
+    nor used silently."""
+    root = tmp_path / "old"
+    shutil.copytree(course_root / "data", root / "data")
+    manifest = json.loads((root / "data" / ".tp3-prepare.json").read_text())
+    manifest["source"] = str(root / sample.CACHE)  # as the default sample records it
+    (root / "data" / ".tp3-prepare.json").write_text(json.dumps(manifest))
+    assert sample.ensure_sample(root, progress=False) == root
+    notice = capsys.readouterr().out
+    assert "synthetic generator v1" in notice and "make clean-data" in notice
+    assert len(data.list_patients(root)) == len(data.list_patients(course_root))  # kept
+    # data an instructor prepared from elsewhere (real BraTS) gets no notice
+    manifest["source"] = "/somewhere/MICCAI_BraTS_2019_Data_Training"
+    (root / "data" / ".tp3-prepare.json").write_text(json.dumps(manifest))
+    sample.ensure_sample(root, progress=False)
+    assert capsys.readouterr().out == ""
+

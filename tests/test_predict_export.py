@@ -101,3 +101,18 @@ def test_evaluate_command(tmp_path, course_root, tiny_model, capsys):
     assert "BraTS19_NOBODY" in capsys.readouterr().err
     assert main(["evaluate", "--root", str(course_root), "--model", str(tmp_path / "none.keras")]) == 1
     assert "no such model" in capsys.readouterr().err
+
+
+def test_case_folder_evaluation_matches_the_course_path(course_root, synthetic_source, tiny_model):
+    """Scoring a BraTS-layout folder directly (benchmarks/bench_sim2real.py) gives what the
+    course path (prepared slices, load_image, evaluate) gives for the same patient."""
+    from tp3.evaluate import evaluate, evaluate_case_folder, load_model
+
+    patient = data.list_origin_patients(course_root)[0]
+    metrics, prediction, truth = evaluate_case_folder(load_model(tiny_model), synthetic_source / patient)
+    assert prediction.shape == truth.shape == (155, 240, 240) and prediction.dtype == np.uint8
+    report = evaluate(tiny_model, course_root, [patient], out_dir=course_root / "pred_check", force=True,
+                      progress=False)
+    for region, values in report["patients"][patient].items():
+        for name, value in values.items():
+            assert metrics[region][name] == pytest.approx(value, abs=1e-6), (region, name)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import matplotlib.image
 import numpy as np
 import pytest
 import SimpleITK as sitk
@@ -9,20 +10,13 @@ from scipy import ndimage
 
 from tp3 import synth
 from tp3.config import MODALITIES, SEED
-from tp3.synth import CONTRAST_RANGES
-
-TUMOUR_REGIONS = {"edema": 2, "necrosis": 1, "enhancing": 4}
+from tp3.realism import REAL_RANGES, TUMOUR_SHAPE, measure_case, outside
 
 
 @pytest.fixture(scope="module")
 def cases():
     """Two HGG cases and one LGG case, in memory (with their pure-tissue map)."""
     return [synth.synthesize_case(SEED, index) for index in (1, 3, 4)]
-
-
-def _pure(mask):
-    # One voxel in from every border: the tissue's own intensity, not partial volume.
-    return ndimage.binary_erosion(mask)
 
 
 def test_brats_array_contract(cases):
@@ -66,10 +60,11 @@ def test_tumour_regions_nest_and_have_brats_volumes(cases):
             if ncr.sum() > 500:
                 touching_edema = ncr & ndimage.binary_dilation(labels == 2)
                 assert touching_edema.sum() < 0.5 * ncr.sum()
-        # one tumour mass: its largest connected piece is nearly all of the core
+        # a main mass, and at most a few satellites (real cores have 1-6 pieces)
         components, n = ndimage.label(core)
         sizes = np.bincount(components.ravel())[1:]
-        assert sizes.max() >= 0.9 * core.sum(), (case.case_id, sorted(sizes)[-3:])
+        assert sizes.max() >= 0.5 * core.sum(), (case.case_id, sorted(sizes)[-3:])
+        assert np.count_nonzero(sizes >= 100) <= 6, (case.case_id, sorted(sizes)[-7:])
 
 
 def test_tumour_is_supratentorial_in_white_matter(cases):
@@ -79,23 +74,30 @@ def test_tumour_is_supratentorial_in_white_matter(cases):
         assert z_centre > np.percentile(brain_z, 35), case.case_id
 
 
-def test_median_intensity_ratios_follow_the_design_table(cases):
+def test_statistics_fall_in_the_real_ranges(cases):
+    """Each case's intensities, heterogeneity, anatomy and texture, measured as on real scans
+    (tp3.realism, benchmarks/bench_realism.py), fall in the ranges measured on real MRI,
+    widened a little: the generator draws slightly beyond them on purpose."""
     for case in cases:
-        white = _pure(case.tissue == 3)
-        near_tumour = ndimage.distance_transform_edt(case.labels == 0) < 20
-        regions = {"gm": _pure(case.tissue == 2), "csf": _pure(case.tissue == 1)}
-        regions.update({name: _pure(case.labels == label) for name, label in TUMOUR_REGIONS.items()})
-        for modality in MODALITIES:
-            image = case.images[modality]
-            for tissue, mask in regions.items():
-                if mask.sum() < 50:
-                    continue
-                # tumours are compared with the normal white matter around them, as a
-                # reader would (the bias field makes distant white matter differ)
-                reference = white & near_tumour if tissue in TUMOUR_REGIONS else white
-                ratio = np.median(image[mask]) / np.median(image[reference])
-                low, high = CONTRAST_RANGES[tissue].get(modality, CONTRAST_RANGES[tissue]["t1"])
-                assert low <= ratio <= high, (case.case_id, tissue, modality, round(ratio, 3))
+        stats = measure_case(case.images, case.labels)
+        checked = {name: span for name, span in REAL_RANGES.items() if name not in TUMOUR_SHAPE}
+        if case.drawn["low_resolution"]:
+            # Smooth on purpose, like upsampled real scans; the blur also mixes a thin
+            # enhancing rim with what surrounds it (as in the 8 mm real case of ../shared/real).
+            checked = {name: span for name, span in checked.items()
+                       if name != "texture t1" and not name.startswith(("et/", "iqr t1ce et"))}
+        assert not outside(stats, checked, margin=0.15), (case.case_id, outside(stats, checked, 0.15))
+
+
+def test_old_flaws_are_gone(cases):
+    """What made the first synthetic data unlike real scans (issue: course data v2)."""
+    for case in cases:
+        stats = measure_case(case.images, case.labels)
+        assert stats["edema/wm flair"] > 1.3 and stats["edema/wm t1"] < 0.95
+        if case.grade == "HGG":
+            assert stats["et/wm flair"] > 1.4 and stats["et/wm t1ce"] < 1.6  # ET FLAIR-bright, moderate T1ce
+        assert stats["texture t1"] < 0.6 and stats["iqr flair wm"] > 0.1
+        assert stats["brain cm3"] < 1760
 
 
 def test_cases_differ_like_scanners(cases):
@@ -141,3 +143,14 @@ def test_generate_refuses_a_foreign_folder(tmp_path):
     with pytest.raises(FileExistsError, match="--force"):
         synth.generate(tmp_path, 1, SEED, progress=False)
     assert (tmp_path / "my_notes.txt").read_text() == "precious"
+
+
+def test_preview_montage(tmp_path, capsys):
+    from tp3.cli import main
+
+    png = tmp_path / "preview.png"
+    assert main(["synth", "--out", str(tmp_path / "cases"), "--patients", "1", "--workers", "1",
+                 "--preview", str(png)]) == 0
+    assert str(png) in capsys.readouterr().out
+    image = matplotlib.image.imread(png)
+    assert image.shape[1] == 1000 and image.shape[0] > 150  # five panels for one case, and the legend

@@ -19,6 +19,11 @@ def _synth(args) -> int:
     grades = [g for _, g in cases]
     print(f"{len(cases)} synthetic case(s) in {args.out} ({grades.count('HGG')} HGG, "
           f"{grades.count('LGG')} LGG) in {time.perf_counter() - start:.1f} s")
+    if args.preview:
+        from .viz import case_montage
+
+        case_montage([args.out / cid for cid, _ in cases], args.preview)
+        print(f"preview of the first {min(len(cases), 8)} case(s): {args.preview}")
     return 0
 
 
@@ -148,6 +153,9 @@ def build_parser() -> argparse.ArgumentParser:
     synth.add_argument("--seed", type=int, default=SEED)
     synth.add_argument("--workers", type=int, default=default_workers())
     synth.add_argument("--force", action="store_true", help="write into a non-empty folder")
+    synth.add_argument("--preview", type=Path, metavar="PNG",
+                       help="also draw a montage of the cases (4 modalities and labels at the "
+                            "tumour's largest slice) into this PNG")
     synth.set_defaults(run=_synth)
 
     prep = commands.add_parser("prepare", help="BraTS 2019 cases -> course layout (data/, datasets/, origin_data/)")

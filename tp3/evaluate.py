@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .config import MODALITIES
 from .data import list_origin_patients, origin_path, read_image
 from .export import numpy2nifti
 from .files import write_text_atomic
@@ -34,6 +35,26 @@ def original_labels(patient: str, root=None) -> tuple[np.ndarray, tuple]:
 
     image = read_image(origin_path(patient, "seg", root))
     return sitk.GetArrayFromImage(image).astype(np.uint8), tuple(reversed(image.GetSpacing()))
+
+
+def evaluate_case_folder(model, folder) -> tuple[dict, np.ndarray, np.ndarray]:
+    """Score ``model`` on one case in the BraTS 2019 layout (``<ID>/<ID>_{t1,...,seg}.nii.gz``),
+    read straight from its folder (not from the course root): the course preprocessing,
+    :func:`tp3.predict.get_mask2original_shape`, then ``evalAllSample``.
+
+    Returns ``(metrics {region: {metric: value}}, prediction, ground truth)``, both labels
+    ``(155, 240, 240)`` uint8 in {0,1,2,4}.
+    Used to score cases that are not part of the course data (``benchmarks/bench_sim2real.py``).
+    """
+    from .pipeline import normalise
+    from .prepare import read_case_folder
+    from .preprocessing import get_mask2original_shape, resize_image
+
+    images, truth, reference = read_case_folder(folder)
+    x = normalise(np.stack([resize_image(images[m]) for m in MODALITIES], axis=-1))
+    prediction = get_mask2original_shape(model.predict(x, batch_size=16, verbose=0))
+    spacing = tuple(reversed(reference.GetSpacing()))
+    return evalAllSample(prediction, truth, spacing), prediction, truth
 
 
 def evaluate(model_path, root, patients=None, out_dir=None, json_path=None, force: bool = False,

@@ -154,6 +154,13 @@ def read_case(case: SourceCase):
     return arrays, labels.astype(np.uint8), reference[1]
 
 
+def read_case_folder(folder):
+    """:func:`read_case` for one case folder ``<ID>/<ID>_{t1,t1ce,t2,flair,seg}.nii.gz`` given by
+    its path (grade unknown): ``({modality: array}, labels, reference_image)``, checked."""
+    folder = Path(folder)
+    return read_case(SourceCase(folder.name, folder, "unknown"))
+
+
 def _check_complete(path: Path, image) -> None:
     """Raise :class:`CaseError` if the file holds fewer bytes than its header announces.
 

@@ -14,17 +14,23 @@ from pathlib import Path
 from . import prepare as preparation
 from . import synth
 from .config import SEED, course_root, default_workers, sample_patients
+from .files import write_text_atomic
 
 CACHE = ".tp3_cache/synthetic_brats"
+#: Written next to the preparation manifest: which generator made the sample.
+SAMPLE_RECORD = "data/.tp3-sample.json"
 
 
 def ensure_sample(root=None, n_patients: int | None = None, seed: int = SEED,
                   workers: int | None = None, progress: bool = True) -> Path:
     """Build ``n_patients`` synthetic cases (default :func:`tp3.config.sample_patients`)
     into the course layout under ``root`` unless complete course data is there already.
-    Returns the root. Idempotent."""
+    Returns the root. Idempotent. A sample made by an earlier generator is kept (runs and
+    logs depend on it) with a notice saying how to rebuild it."""
     root = Path(root) if root is not None else course_root()
-    if preparation.read_manifest(root).get("status") == "done":
+    manifest = preparation.read_manifest(root)
+    if manifest.get("status") == "done":
+        _notice_if_outdated(root, manifest)
         return root
     n_patients = n_patients or sample_patients()
     workers = workers or default_workers()
@@ -41,4 +47,20 @@ def ensure_sample(root=None, n_patients: int | None = None, seed: int = SEED,
         raise RuntimeError(f"the synthetic sample has bad cases: {summary.skipped}")
     # The originals needed later were copied to origin_data/; the rest is rebuilt on demand.
     shutil.rmtree(source)
+    write_text_atomic(root / SAMPLE_RECORD, json.dumps(
+        {"generator": synth.GENERATOR_VERSION, "patients": n_patients, "seed": seed}) + "\n")
     return root
+
+
+def _notice_if_outdated(root: Path, manifest: dict) -> None:
+    if not str(manifest.get("source", "")).endswith(CACHE):
+        return  # real data, or cases an instructor made: not ours to judge
+    try:
+        generator = json.loads((root / SAMPLE_RECORD).read_text()).get("generator")
+    except (OSError, ValueError):
+        generator = "v1"
+    if generator != synth.GENERATOR_VERSION:
+        print(f"Note: the course data in {root} was made by the synthetic generator {generator}; "
+              f"this kit has {synth.GENERATOR_VERSION}. To rebuild it: make clean-data (or delete "
+              f"{root / 'data'}, {root / 'datasets'} and {root / 'origin_data'} but their README.md), "
+              "then rerun.")

@@ -2,17 +2,25 @@
 
 Real BraTS cannot ship with the kit, so each case is made from the MNI ICBM152 2009
 template (T1, grey- and white-matter maps at 1 mm) that nilearn bundles and loads
-without network. The ingredients follow what the field uses (SynthSeg, TumorSim,
-BrainWeb):
+without network. The aim (course data v2) is data on which a network learns what it would
+learn on BraTS, so every ingredient is checked against measurements of real scans
+(design notes; :mod:`tp3.realism`, ``benchmarks/bench_realism.py``):
 
-* anatomy: per-case affine (rotation, scale, shift) and a smooth deformation;
-* tumour: a reaction-diffusion growth seeded in supratentorial white matter, faster in
-  white matter, so the edema follows it; NCR nested inside an ET rim inside edema;
-  mass effect pushes the surrounding tissue out; HGG and LGG in BraTS's 3:1 mix
-  (LGG mostly without enhancement);
-* contrasts: tissue intensities relative to normal white matter drawn per case from the
-  design notes' table (:data:`CONTRAST_RANGES`), multiplicative bias field, Rician noise,
-  thick-slice blur along z for T1/T2/FLAIR, a per-case intensity scale.
+* anatomy: the template scaled to a brain of 1.0-1.75 L, a per-case affine, a broad and
+  a fine random deformation (cases do not share their folding), per-case atrophy (CSF
+  spreading into the sulci and around the ventricles);
+* tumour: reaction-diffusion growth seeded in supratentorial white matter (deep, near the
+  ventricles or the cortex), faster in white matter so the edema follows it; the core is
+  where it arrived first: a necrotic centre in an enhancing ring of uneven thickness, a
+  solid enhancing nodule, or patchy enhancement; some cases multifocal; edema/core 0.5-3;
+  mass effect; HGG and LGG in BraTS's 3:1 mix, LGG mostly without enhancement;
+* contrasts: region-to-white-matter ratios drawn per case across the measured real ranges
+  and a little beyond (:data:`CONTRAST_RANGES`, domain randomisation), smooth log-normal
+  texture in every region, bias field, Rician noise blurred like resampled scans,
+  thick slices for T1/T2/FLAIR, some cases at low resolution, a per-case intensity scale;
+* mimics, which a network must learn to leave out: enhancing vessels, choroid plexus and
+  dura on T1ce, periventricular and small white-matter FLAIR hyperintensities, bright
+  cortical rims, imperfect skull stripping.
 
 Output follows the BraTS 2019 layout and geometry: 240x240x155 voxels of 1 mm, origin
 (0, -239, 0), identity direction, int16 images, uint8 labels in {0, 1, 2, 4}.
@@ -27,7 +35,7 @@ import functools
 import os
 import shutil
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
@@ -41,25 +49,55 @@ SPACING = (1.0, 1.0, 1.0)
 ORIGIN = (0.0, -239.0, 0.0)
 DIRECTION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 ID_PREFIX = "BraTS19_SYN_"
+#: Recorded with the default sample (tp3.sample), so that an older sample can be told apart.
+GENERATOR_VERSION = "v2"
 
-#: Median intensity relative to normal white matter, per tissue and contrast (design
-#: notes' table). T1ce equals T1 where the table says "as T1" (no enhancement there).
+#: Median intensity relative to normal white matter, per tissue and contrast: the ranges
+#: measured on real skull-stripped scans (design notes, "What real scans look like,
+#: measured"). Each case draws its own ratios across them, widened by DOMAIN_MARGIN of
+#: their width on each side (domain randomisation, as SynthSeg does): a network trained
+#: on the cases must not rely on one contrast. Grey matter and CSF are drawn so that
+#: the measured grey/white T1 ratio and CSF contrasts fall in the real ranges too.
 CONTRAST_RANGES = {
-    "gm": {"t1": (0.60, 0.85), "t2": (1.3, 1.6), "flair": (1.2, 1.4)},
-    "csf": {"t1": (0.28, 0.45), "t2": (2.5, 4.0), "flair": (0.2, 0.4)},
-    "edema": {"t1": (0.85, 0.95), "t2": (1.8, 2.5), "flair": (1.6, 2.2)},
-    "necrosis": {"t1": (0.5, 0.7), "t1ce": (0.5, 0.7), "t2": (2.5, 3.5), "flair": (0.8, 1.5)},
-    "enhancing": {"t1": (0.7, 0.85), "t1ce": (1.4, 2.0), "t2": (1.4, 1.8), "flair": (1.1, 1.4)},
+    "gm": {"t1": (0.55, 0.68), "t1ce": (0.55, 0.68), "t2": (1.25, 1.60), "flair": (1.10, 1.35)},
+    "csf": {"t1": (0.22, 0.40), "t1ce": (0.22, 0.42), "t2": (2.4, 3.8), "flair": (0.20, 0.45)},
+    "edema": {"t1": (0.70, 0.80), "t1ce": (0.65, 0.95), "t2": (1.36, 2.29), "flair": (1.35, 2.20)},
+    "necrosis": {"t1": (0.35, 0.85), "t1ce": (0.35, 0.85), "t2": (1.60, 3.07), "flair": (1.39, 1.87)},
+    "enhancing": {"t1": (0.53, 1.03), "t1ce": (1.18, 1.46), "t2": (1.65, 2.75), "flair": (1.62, 2.20)},
 }
+DOMAIN_MARGIN = 0.08
+#: Heterogeneity: standard deviation of the log-intensity field inside each region (the
+#: measured interquartile range over median is about 1.35 times it, before noise).
+TEXTURE_SIGMA = {"normal": (0.07, 0.13), "edema": (0.15, 0.26), "necrosis": (0.10, 0.22),
+                 "enhancing": (0.10, 0.20)}
 #: Region label of each tumour tissue.
 TUMOUR_LABELS = {"necrosis": 1, "edema": 2, "enhancing": 4}
-#: Volumes drawn per case, cm^3 (within the design notes' typical HGG ranges).
-WT_VOLUME_CM3 = (30.0, 200.0)
-CORE_FRACTION = {"HGG": (0.25, 0.5), "LGG": (0.15, 0.4)}
-ET_FRACTION_OF_CORE = (0.3, 0.6)
+#: Whole-tumour volume drawn per case, cm^3 (log-uniform, the BraTS range), and the ratio
+#: edema / tumour core (design notes: 0.8-3.0 measured; 0.5-3 drawn).
+WT_VOLUME_CM3 = (20.0, 280.0)
+EDEMA_TO_CORE = (0.5, 3.0)
+#: Enhancing fraction of the core: HGG across the real ET/TC range; LGG mostly without.
+ET_FRACTION_OF_CORE = {"HGG": (0.15, 0.75), "LGG": (0.02, 0.15)}
 LGG_WITH_ET = 0.3
+#: HGG core patterns: a necrotic centre in a ring of uneven thickness, a solid enhancing
+#: nodule, or a patchy enhancement with gaps.
+CORE_PATTERNS = {"ring": 0.55, "solid": 0.15, "patchy": 0.30}
+MULTIFOCAL_PROBABILITY = 0.15
+#: Brain volume drawn per case, cm^3 (real 1016-1739; the MNI template is about 1880).
+BRAIN_VOLUME_CM3 = (1000.0, 1750.0)
+#: Per-case atrophy: how far CSF spreads into neighbouring tissue (sulci, ventricles).
+ATROPHY = (0.0, 0.6)
+#: In-plane blur (voxels) of every contrast: BraTS volumes were resampled to 1 mm.
+INPLANE_BLUR = (0.3, 0.7)
 #: Thick-slice acquisition (blur along z, in voxels) for these contrasts only.
 THICK_SLICE_CONTRASTS = ("t1", "t2", "flair")
+THICK_SLICE_BLUR = (0.7, 1.6)
+#: Resolution randomisation (as SynthSeg does): a fraction of the cases are acquired at low
+#: resolution and upsampled, as many multi-centre BraTS scans were (blur in voxels, all axes).
+LOW_RESOLUTION_PROBABILITY = 0.15
+LOW_RESOLUTION_BLUR = (1.2, 2.5)
+#: Rician noise, relative to white matter, before the blur.
+NOISE = (0.04, 0.10)
 
 
 def case_id(index: int) -> str:
@@ -75,13 +113,16 @@ def case_grade(index: int) -> str:
 @dataclass
 class SyntheticCase:
     """One case: ``images[modality]`` int16 ``(155, 240, 240)``, ``labels`` uint8 in {0,1,2,4},
-    ``tissue`` uint8 (0 mixed/background, 1 CSF, 2 GM, 3 WM where that tissue is pure)."""
+    ``tissue`` uint8 (0 mixed/background, 1 CSF, 2 GM, 3 WM where that tissue is pure);
+    ``drawn``: the case's random choices that a reader may want (core pattern, multifocal,
+    low resolution)."""
 
     case_id: str
     grade: str
     images: dict
     labels: np.ndarray
     tissue: np.ndarray
+    drawn: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -89,8 +130,10 @@ class _Template:
     gm: np.ndarray      # tissue fractions, float32, (z, y, x) in BraTS orientation
     wm: np.ndarray
     csf: np.ndarray
+    ventricles: np.ndarray  # float32, 1 inside the lateral ventricles, smoothed
     seeds: np.ndarray   # candidate tumour seeds, voxel indices (n, 3)
     seed_weights: np.ndarray
+    volume_cm3: float   # brain volume of the template
 
 
 @functools.lru_cache(maxsize=1)
@@ -111,34 +154,43 @@ def _template() -> _Template:
     wm = np.where(mask, np.clip(wm, 0, 1), 0).astype(np.float32)
     csf = np.where(mask, np.clip(1 - gm - wm, 0, 1), 0).astype(np.float32)
 
-    # Seeds: deep white matter, supratentorial, weighted towards frontal/temporal lobes.
     depth = ndimage.distance_transform_edt(mask[::2, ::2, ::2]) * 2.0
-    z, y, x = np.nonzero((wm[::2, ::2, ::2] > 0.9) & (depth > 18))
+    depth = ndimage.zoom(depth, np.array(mask.shape) / np.array(depth.shape), order=1)
+    # Lateral ventricles: the large CSF spaces deep in the brain, above the brainstem.
+    deep_csf = (csf > 0.6) & (depth > 22)
+    deep_csf[: 60] = False
+    labelled, n = ndimage.label(deep_csf)
+    sizes = ndimage.sum(deep_csf, labelled, range(1, n + 1))
+    ventricles = np.isin(labelled, 1 + np.flatnonzero(sizes > 2000))
+    ventricles = ndimage.gaussian_filter(ventricles.astype(np.float32), 1.0)
+
+    # Seeds: white matter at least 8 mm deep, supratentorial, weighted towards the
+    # frontal and temporal lobes; near the ventricles and near the cortex alike.
+    z, y, x = np.nonzero((wm[::2, ::2, ::2] > 0.5) & (depth[::2, ::2, ::2] > 8))
     seeds = np.stack([z, y, x], axis=1) * 2
     mni_z = seeds[:, 0] - 72            # template voxel -> MNI mm (affine of nilearn)
     mni_y = 98 - seeds[:, 1]
     keep = mni_z > -10
     seeds, mni_y = seeds[keep], mni_y[keep]
     weights = np.where(mni_y > -20, 3.0, 1.0)
-    return _Template(gm, wm, csf, seeds, weights / weights.sum())
+    return _Template(gm, wm, csf, ventricles.astype(np.float32), seeds, weights / weights.sum(),
+                     float(mask.sum()) / 1000)
 
 
-def _inner(rng, lo_hi, margin=0.3):
+def _widened(rng, lo_hi, margin=DOMAIN_MARGIN):
     lo, hi = lo_hi
-    return lo + (hi - lo) * rng.uniform(margin, 1 - margin)
+    return rng.uniform(lo - margin * (hi - lo), hi + margin * (hi - lo))
 
 
 def draw_contrasts(rng) -> dict:
-    """Per-case relative intensities ``{tissue: {modality: ratio}}``, WM = 1 in every contrast.
-
-    Ratios are drawn from the inner part of each range so that after noise, bias and
-    blur the measured medians still fall inside the table (tests check that).
-    """
+    """Per-case relative intensities ``{tissue: {modality: ratio}}``, WM = 1 in every contrast,
+    drawn across the real ranges of :data:`CONTRAST_RANGES` and a little beyond."""
     table = {"wm": {m: 1.0 for m in MODALITIES}}
     for tissue, ranges in CONTRAST_RANGES.items():
-        ratios = {m: _inner(rng, r) for m, r in ranges.items()}
-        ratios.setdefault("t1ce", ratios["t1"])
-        table[tissue] = ratios
+        table[tissue] = {m: _widened(rng, r) for m, r in ranges.items()}
+    # Without enhancement T1ce follows T1 (same tissue, same sequence but for the contrast agent).
+    for tissue in ("gm", "csf", "necrosis"):
+        table[tissue]["t1ce"] = table[tissue]["t1"] * rng.uniform(0.95, 1.05)
     return table
 
 
@@ -147,15 +199,36 @@ def _smooth_field_1d(rng, n, knots, amplitude):
     return np.interp(np.linspace(0, knots - 1, n), np.arange(knots), values).astype(np.float32)
 
 
+def _knot_weights(n: int, scale_vox: float) -> np.ndarray:
+    """``(n, knots)`` Gaussian interpolation weights from knots ``scale_vox`` apart to ``n`` voxels."""
+    knots = np.arange(-scale_vox, n + 2 * scale_vox, scale_vox, dtype=np.float32)
+    weights = np.exp(-0.5 * ((np.arange(n, dtype=np.float32)[:, None] - knots[None, :]) / (0.6 * scale_vox)) ** 2)
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def _coarse_field(rng, shape, scale_vox: float) -> np.ndarray:
+    """Smooth random field (float32, zero mean, unit standard deviation) with a correlation
+    length of about ``scale_vox`` voxels: random values on a coarse grid, interpolated with
+    separable Gaussian weights (three small matrix products: cheap at any scale)."""
+    wz, wy, wx = (_knot_weights(n, scale_vox) for n in shape)
+    values = rng.standard_normal((wz.shape[1], wy.shape[1], wx.shape[1])).astype(np.float32)
+    field = wy @ (values @ wx.T)                                 # (kz, Y, X)
+    field = (wz @ field.reshape(wz.shape[1], -1)).reshape(shape)  # (Z, Y, X)
+    return (field - field.mean()) / max(float(field.std()), 1e-6)
+
+
 def _deformation(rng, shape, amplitude_mm=2.5, terms=3):
-    """A smooth random displacement field (3, *shape), sum of separable smooth products."""
+    """A smooth random displacement field (3, *shape): a broad separable part (head shape)
+    and a finer one (a few mm at about 12 mm) so that cases do not share their folding."""
     field = np.zeros((3,) + shape, dtype=np.float32)
+    fine = rng.uniform(1.5, 3.0)
     for c in range(3):
         for _ in range(terms):
             fz = _smooth_field_1d(rng, shape[0], 4, 1.0)
             fy = _smooth_field_1d(rng, shape[1], 4, 1.0)
             fx = _smooth_field_1d(rng, shape[2], 4, 1.0)
             field[c] += (amplitude_mm / terms) * fz[:, None, None] * fy[None, :, None] * fx[None, None, :]
+        field[c] += fine * _coarse_field(rng, shape, 12.0)
     return field
 
 
@@ -179,7 +252,7 @@ def _grow_tumour(rng, tpl: _Template, seed, wt_volume_mm3, spacing=2, half=34, m
     Returns ``(origin, spacing, density, core_score)``: the box origin (template voxels),
     its voxel size, the final tumour cell density in [0, 1] (edema follows it, so it
     follows white matter), and a score that is high where the tumour arrived early and
-    near the seed (the bulk).
+    near the seed (the bulk), with an uneven outline.
     """
     lo = np.maximum(np.asarray(seed) - half * spacing, 0)
     hi = np.minimum(np.asarray(seed) + half * spacing, tpl.wm.shape)
@@ -203,8 +276,11 @@ def _grow_tumour(rng, tpl: _Template, seed, wt_volume_mm3, spacing=2, half=34, m
             break
     arrived = np.isfinite(arrival)
     arrival[~arrived] = step + 1
-    roughness = _smooth_noise(rng, wm.shape, 1.5)
-    core_score = -(arrival / (step + 1) + dist / max(dist[arrived].max(), 1) + 0.15 * roughness)
+    roughness = _smooth_noise(rng, wm.shape, rng.uniform(1.0, 2.5))
+    # A small focus can stop growing before any voxel passes 0.5: then nothing "arrived".
+    reach = max(float(dist[arrived].max()), 1.0) if arrived.any() else 1.0
+    core_score = -(arrival / (step + 1) + dist / reach
+                   + rng.uniform(0.1, 0.4) * roughness)
     core_score[density < 1e-3] = -np.inf
     return lo, spacing, density, core_score.astype(np.float32)
 
@@ -220,6 +296,71 @@ def _top(score, mask, n):
     return mask & (score >= threshold)
 
 
+def _blobs(shape, centres, radii) -> np.ndarray:
+    """Soft balls (1 inside, smooth edge) of the given radii (voxels) around ``centres``."""
+    out = np.zeros(shape, dtype=np.float32)
+    for centre, radius in zip(centres, radii):
+        lo = np.maximum(np.floor(np.asarray(centre) - radius - 2), 0).astype(int)
+        hi = np.minimum(np.ceil(np.asarray(centre) + radius + 3), shape).astype(int)
+        grid = np.indices(tuple(hi - lo), dtype=np.float32)
+        dist = np.sqrt(sum((g + l - c) ** 2 for g, l, c in zip(grid, lo, centre)))
+        ball = np.clip(radius + 0.5 - dist, 0, 1)
+        region = tuple(slice(a, b) for a, b in zip(lo, hi))
+        out[region] = np.maximum(out[region], ball)
+    return out
+
+
+def _pick(rng, mask, n) -> np.ndarray:
+    """``n`` random voxel indices ``(n, 3)`` inside ``mask`` (fewer if it is smaller)."""
+    where = np.flatnonzero(mask)
+    if not len(where):
+        return np.zeros((0, 3), dtype=int)
+    chosen = rng.choice(where, size=min(n, len(where)), replace=False)
+    return np.stack(np.unravel_index(chosen, mask.shape), axis=1)
+
+
+def _tumour_labels(rng, grade, volumes, density, score, brain, csf, wm) -> tuple[np.ndarray, str]:
+    """Labels {0,1,2,4} from the growth fields sampled in the output box, and the core's
+    pattern (``ring``, ``solid``, ``patchy``, or ``no enhancement``).
+
+    The core (NCR + ET) is the bulk, where the tumour arrived first; edema wraps it and
+    spreads along white matter. ET and NCR nest inside the whole tumour by construction.
+    """
+    wt, core, et = volumes
+    can_host = brain & (csf < 0.5) & (density > 1e-3)
+    core_mask = _top(score, can_host, core)
+    wrap = ndimage.binary_dilation(core_mask, iterations=2) & brain & (csf < 0.5) & ~core_mask
+    edema_score = np.sqrt(density) * (0.15 + wm)
+    whole = core_mask | wrap | _top(edema_score, can_host & ~core_mask & ~wrap,
+                                    wt - core - np.count_nonzero(wrap))
+    labels = np.zeros(brain.shape, dtype=np.uint8)
+    labels[whole] = 2
+    if et <= 0:
+        labels[core_mask] = 1
+        return labels, "no enhancement"
+    pattern = str(rng.choice(list(CORE_PATTERNS), p=list(CORE_PATTERNS.values()))) if grade == "HGG" else "patchy"
+    if pattern == "solid":
+        # A solid enhancing nodule, a few necrotic spots.
+        spots = _coarse_field(rng, brain.shape, 4.0)
+        labels[core_mask] = 4
+        labels[core_mask & (spots > np.quantile(spots[core_mask], 1 - (core - et) / max(core, 1)))] = 1
+    else:
+        # The enhancing rim is the outer part of the core: ranking the score with a rough
+        # field makes its thickness uneven; a patchy case has gaps in the rim.
+        rim_score = -score - rng.uniform(0.05, 0.25) * _coarse_field(rng, brain.shape, 5.0)
+        labels[core_mask] = 1
+        if pattern == "patchy":
+            gaps = _coarse_field(rng, brain.shape, 6.0)
+            rim_score = np.where(gaps > rng.uniform(0.3, 1.0), -np.inf, rim_score)
+        labels[_top(rim_score.astype(np.float32), core_mask, et)] = 4
+    return labels, pattern
+
+
+def _region_texture(rng, shape, sigma_range, scale=(2.0, 5.0)) -> np.ndarray:
+    """Multiplicative log-normal texture: smooth, unit median."""
+    return np.exp(rng.uniform(*sigma_range) * _coarse_field(rng, shape, rng.uniform(*scale)))
+
+
 def synthesize_case(seed: int, index: int) -> SyntheticCase:
     """Make case ``index`` (1-based) of the stream given by ``seed``. Deterministic."""
     rng = np.random.default_rng([seed, index])
@@ -229,21 +370,25 @@ def synthesize_case(seed: int, index: int) -> SyntheticCase:
 
     # Volumes of the tumour regions (voxels of 1 mm^3).
     wt = np.exp(rng.uniform(*np.log(WT_VOLUME_CM3))) * 1000
-    core = wt * rng.uniform(*CORE_FRACTION[grade])
+    core = wt / (1 + np.exp(rng.uniform(*np.log(EDEMA_TO_CORE))))
     has_et = grade == "HGG" or rng.uniform() < LGG_WITH_ET
-    et_fraction = rng.uniform(*ET_FRACTION_OF_CORE) if grade == "HGG" else rng.uniform(0.05, 0.2)
-    et = core * et_fraction if has_et else 0.0
+    et = core * rng.uniform(*ET_FRACTION_OF_CORE[grade]) if has_et else 0.0
 
     # Geometry: output voxel o -> template voxel  c_t + A^-1 (o - c_o) + deformation.
-    scale = rng.uniform(0.9, 1.0) * rng.uniform(0.97, 1.03, size=3)
+    brain_cm3 = np.exp(rng.uniform(*np.log(BRAIN_VOLUME_CM3)))
+    scale = (brain_cm3 / tpl.volume_cm3) ** (1 / 3) * rng.uniform(0.96, 1.04, size=3)
     a_inv = np.diag(1 / scale) @ _rotation(rng, 6.0).T
     out_centre = np.array([77.0, 120.0, 120.0]) + rng.uniform(-3, 3, size=3)
     tpl_centre = np.array([77.0, 115.0, 98.0])
-    seed_voxel = tpl.seeds[rng.choice(len(tpl.seeds), p=tpl.seed_weights)]
-    origin, spacing, density, core_score = _grow_tumour(rng, tpl, seed_voxel, wt)
+    seeds = [tpl.seeds[rng.choice(len(tpl.seeds), p=tpl.seed_weights)]]
+    volumes = [wt]
+    if rng.uniform() < MULTIFOCAL_PROBABILITY:
+        seeds.append(tpl.seeds[rng.choice(len(tpl.seeds), p=tpl.seed_weights)])
+        volumes = [wt * 0.75, wt * 0.25]
+    growths = [_grow_tumour(rng, tpl, s, v) for s, v in zip(seeds, volumes)]
 
     # Work only on the box around the (scaled, rotated) brain.
-    half_extent = np.array([80, 100, 82])
+    half_extent = np.ceil(np.array([80, 100, 82]) * scale.max())
     lo = np.maximum(np.floor(out_centre - half_extent), 0).astype(int)
     hi = np.minimum(np.ceil(out_centre + half_extent), ORIGINAL_SHAPE).astype(int)
     shape = tuple(hi - lo)
@@ -258,77 +403,164 @@ def synthesize_case(seed: int, index: int) -> SyntheticCase:
     radius = (3 * core / (4 * np.pi)) ** (1 / 3)
     reach = 1.5 * radius + 10.0
     strength = rng.uniform(0.2, 0.35) if grade == "HGG" else rng.uniform(0.05, 0.15)
-    offset = coords - seed_voxel.reshape(3, 1, 1, 1).astype(np.float32)
+    offset = coords - seeds[0].reshape(3, 1, 1, 1).astype(np.float32)
     shrink = 1 - strength * np.exp(-np.sum(offset ** 2, axis=0) / reach ** 2)
-    coords = seed_voxel.reshape(3, 1, 1, 1) + offset * shrink
+    coords = seeds[0].reshape(3, 1, 1, 1) + offset * shrink
     del offset, shrink
 
-    gm, wm, csf = (ndimage.map_coordinates(volume, coords, order=1, cval=0.0, prefilter=False)
-                   for volume in (tpl.gm, tpl.wm, tpl.csf))
+    gm, wm, csf, ventricles = (ndimage.map_coordinates(volume, coords, order=1, cval=0.0, prefilter=False)
+                               for volume in (tpl.gm, tpl.wm, tpl.csf, tpl.ventricles))
     total = gm + wm + csf
     brain = total > 0.5
     norm = np.where(brain, total, 1)
     gm, wm, csf = gm / norm, wm / norm, csf / norm
 
+    # Atrophy: CSF spreads into the tissue next to it (wider sulci, larger ventricles),
+    # grey matter first; the template, an average of 152 brains, has almost no sulci.
+    atrophy = rng.uniform(*ATROPHY)
+    spread = ndimage.gaussian_filter(csf, 1.2) * (1 + 1.5 * ventricles)
+    gained = np.clip(atrophy * 1.6 * spread * (0.7 + 0.6 * _coarse_field(rng, shape, 8.0) ** 2), 0, 1)
+    gained = np.minimum(gained, gm + 0.5 * wm) * brain
+    from_gm = np.minimum(gained, gm)
+    gm, wm, csf = gm - from_gm, wm - (gained - from_gm), csf + gained
+
     # Tumour regions, from the growth fields sampled in the output space.
-    box_coords = (coords - origin.reshape(3, 1, 1, 1)) / spacing
-    tumour_density = ndimage.map_coordinates(density, box_coords, order=1, cval=0.0, prefilter=False)
-    tumour_score = ndimage.map_coordinates(core_score, box_coords, order=1, cval=-np.inf,
-                                           prefilter=False)
-    tumour_score[~np.isfinite(tumour_score)] = -np.inf
-    del box_coords, coords
-    # The bulk (core) first, then edema outside it, preferring white matter: the order
-    # makes ET and NCR nest inside the whole tumour by construction.
-    can_host = brain & (csf < 0.5) & (tumour_density > 1e-3)
-    core_mask = _top(tumour_score, can_host, core)
-    # Edema wraps the core (a thin layer everywhere) and spreads along white matter.
-    wrap = ndimage.binary_dilation(core_mask, iterations=2) & brain & (csf < 0.5) & ~core_mask
-    edema_score = np.sqrt(tumour_density) * (0.15 + wm)
-    whole = core_mask | wrap | _top(edema_score, can_host & ~core_mask & ~wrap,
-                                    wt - core - np.count_nonzero(wrap))
-    et_shell = _top(tumour_score, core_mask, core - et) if et > 0 else core_mask
-    labels_box = np.zeros(shape, dtype=np.uint8)
-    labels_box[whole] = 2
-    labels_box[core_mask] = 4 if et > 0 else 1
-    labels_box[et_shell] = 1
-    if et > 0 and not np.any(labels_box == 1):
-        labels_box[core_mask] = 4
+    density = np.zeros(shape, dtype=np.float32)
+    score = np.full(shape, -np.inf, dtype=np.float32)
+    for origin, spacing, grown, bulk in growths:
+        box_coords = (coords - origin.reshape(3, 1, 1, 1)) / spacing
+        density = np.maximum(density, ndimage.map_coordinates(grown, box_coords, order=1, cval=0.0,
+                                                              prefilter=False))
+        sampled = ndimage.map_coordinates(bulk, box_coords, order=1, cval=-np.inf, prefilter=False)
+        score = np.maximum(score, np.where(np.isfinite(sampled), sampled, -np.inf))
+    del coords
+    labels_box, pattern = _tumour_labels(rng, grade, (wt, core, et), density, score, brain, csf, wm)
+    tumour = labels_box > 0
 
     tissue_box = np.zeros(shape, dtype=np.uint8)
     tissue_box[csf > 0.9] = 1
     tissue_box[gm > 0.9] = 2
     tissue_box[wm > 0.9] = 3
-    tissue_box[labels_box > 0] = 0
+    tissue_box[tumour] = 0
 
-    # Bias field: separable smooth product, +-5-15 % over the brain.
+    mimics = _mimics(rng, shape, brain, csf, wm, ventricles, tumour)
+    brain_out = brain & ~mimics["stripped"]
+    visible = brain_out | (mimics["shell"] > 0)  # what the skull stripping kept
+
+    normal_texture = {m: _region_texture(rng, shape, TEXTURE_SIGMA["normal"]) for m in MODALITIES}
+    region_textures = {tissue: (_region_texture(rng, shape, TEXTURE_SIGMA[tissue]),
+                                _region_texture(rng, shape, TEXTURE_SIGMA[tissue]))
+                       for tissue in TUMOUR_LABELS}
     bias_amplitude = rng.uniform(0.05, 0.15)
-    texture = 1 + 0.05 * _smooth_noise(rng, shape, 1.5)
+    inplane = rng.uniform(*INPLANE_BLUR)
+    low_resolution = rng.uniform() < LOW_RESOLUTION_PROBABILITY
+    if low_resolution:
+        inplane = rng.uniform(*LOW_RESOLUTION_BLUR)
     images = {}
     for modality in MODALITIES:
-        healthy = gm * contrasts["gm"][modality] + wm + csf * contrasts["csf"][modality]
-        for tissue, label in TUMOUR_LABELS.items():
-            region = labels_box == label
-            healthy[region] = contrasts[tissue][modality] * texture[region]
+        image = (gm * contrasts["gm"][modality] + wm + csf * contrasts["csf"][modality]) \
+            * normal_texture[modality]
+        for tissue, (shared, own) in region_textures.items():
+            region = labels_box == TUMOUR_LABELS[tissue]
+            # Part of the texture is shared by the contrasts (the same cells), part is not.
+            image[region] = contrasts[tissue][modality] * np.sqrt(shared[region] * own[region])
+        image = _apply_mimics(image, modality, mimics)
+        image = np.where(visible, image, 0)
         bias = (1 + _smooth_field_1d(rng, shape[0], 3, bias_amplitude / 1.7)[:, None, None]) \
             * (1 + _smooth_field_1d(rng, shape[1], 3, bias_amplitude / 1.7)[None, :, None]) \
             * (1 + _smooth_field_1d(rng, shape[2], 3, bias_amplitude / 1.7)[None, None, :])
-        image = healthy * bias
-        if modality in THICK_SLICE_CONTRASTS:
-            image = ndimage.gaussian_filter1d(image, rng.uniform(0.5, 1.0), axis=0)
-        sigma = rng.uniform(0.01, 0.05)
+        image = image * bias
+        sigma = rng.uniform(*NOISE)
         image = np.sqrt((image + sigma * rng.standard_normal(shape, dtype=np.float32)) ** 2
                         + (sigma * rng.standard_normal(shape, dtype=np.float32)) ** 2)
+        thick = rng.uniform(*THICK_SLICE_BLUR) if modality in THICK_SLICE_CONTRASTS else 0.0
+        thick = max(thick, inplane)
+        image = ndimage.gaussian_filter(image, (thick, inplane, inplane))
         wm_intensity = rng.uniform(250, 1200)
-        image = np.where(brain, np.round(image * wm_intensity), 0)
+        # At least 1 inside: a zero is background to every reader of skull-stripped scans.
+        image = np.clip(np.round(image * wm_intensity), 1, 32767).astype(np.int16) * visible
         full = np.zeros(ORIGINAL_SHAPE, dtype=np.int16)
-        full[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = np.clip(image, 0, 32767).astype(np.int16)
+        full[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = image
         images[modality] = full
 
     labels = np.zeros(ORIGINAL_SHAPE, dtype=np.uint8)
-    labels[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = np.where(brain, labels_box, 0)
+    labels[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = np.where(brain_out, labels_box, 0)
     tissue = np.zeros(ORIGINAL_SHAPE, dtype=np.uint8)
-    tissue[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = np.where(brain, tissue_box, 0)
-    return SyntheticCase(case_id(index), grade, images, labels, tissue)
+    tissue[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = np.where(brain_out, tissue_box, 0)
+    drawn = {"pattern": pattern, "multifocal": len(seeds) > 1, "low_resolution": low_resolution}
+    return SyntheticCase(case_id(index), grade, images, labels, tissue, drawn)
+
+
+def _mimics(rng, shape, brain, csf, wm, ventricles, tumour) -> dict:
+    """What is not tumour but looks like it, as soft maps in [0, 1] over the box.
+
+    ``vessels`` (T1ce-bright tubes: where two smooth fields both cross zero, near the
+    surface and in the deep fissures), ``plexus`` (choroid plexus, T1ce-bright in the
+    ventricles), ``periventricular`` (FLAIR/T2-bright caps and bands around the
+    ventricles), ``wmh`` (small FLAIR-bright white-matter spots), ``rim`` (bright cortical
+    rim on FLAIR), ``shell`` (tissue left outside the brain by the skull stripping: dura,
+    bright on T1ce), ``stripped`` (brain cut away by it).
+    """
+    smooth_brain = ndimage.gaussian_filter(brain.astype(np.float32), 2.0)
+    surface = brain & (smooth_brain < 0.8)
+    deep_csf = (csf > 0.5) & (smooth_brain > 0.98)
+    a, b = _coarse_field(rng, shape, 9.0), _coarse_field(rng, shape, 9.0)
+    width = rng.uniform(0.04, 0.09)
+    tubes = np.clip(1 - np.sqrt(a ** 2 + b ** 2) / width, 0, 1)
+    near = ndimage.gaussian_filter((surface | deep_csf).astype(np.float32), 1.5) > 0.2
+    vessels = tubes * near * brain * ~tumour
+
+    posterior = np.zeros(shape, dtype=bool)
+    in_ventricles = ventricles > 0.5
+    if in_ventricles.any():
+        ys = np.nonzero(in_ventricles)[1]
+        posterior[:, int(np.percentile(ys, 60)):, :] = True
+    centres = _pick(rng, in_ventricles & posterior, int(rng.integers(1, 4)))
+    plexus = _blobs(shape, centres, rng.uniform(2.5, 5.0, size=len(centres))) * (ventricles > 0.2)
+
+    periventricular = rng.uniform(0.0, 1.0) * np.clip(
+        ndimage.gaussian_filter(ventricles, rng.uniform(2.0, 4.0)) * 2.5 - ventricles, 0, 1) * wm
+    n_wmh = int(rng.poisson(rng.uniform(0, 6)))
+    wmh_centres = _pick(rng, (wm > 0.8) & ~tumour, n_wmh)
+    wmh = _blobs(shape, wmh_centres, rng.uniform(1.5, 4.0, size=len(wmh_centres))) * rng.uniform(0.4, 1.0)
+
+    rim = surface * rng.uniform(0.0, 1.0) * np.clip(0.5 + 0.5 * _coarse_field(rng, shape, 20.0), 0, 1)
+
+    patches = _coarse_field(rng, shape, 25.0)
+    outside_band = ~brain & (smooth_brain > rng.uniform(0.05, 0.3))
+    shell = (outside_band & (patches > rng.uniform(0.3, 1.5))).astype(np.float32)
+    stripped = surface & (smooth_brain < 0.6) & (patches < -rng.uniform(1.0, 2.0)) & ~tumour
+    return {"vessels": vessels.astype(np.float32), "plexus": plexus, "periventricular": periventricular,
+            "wmh": wmh, "rim": rim.astype(np.float32), "shell": shell, "stripped": stripped,
+            "contrasts": {"vessel": rng.uniform(1.3, 2.2), "plexus": rng.uniform(1.3, 1.9),
+                          "dura": rng.uniform(1.2, 2.0), "periventricular": rng.uniform(1.2, 1.6),
+                          "wmh": rng.uniform(1.3, 1.8), "rim": rng.uniform(1.1, 1.4),
+                          "shell": {"t1": rng.uniform(0.7, 1.3), "t2": rng.uniform(0.6, 1.3),
+                                    "flair": rng.uniform(0.6, 1.2)}}}
+
+
+def _apply_mimics(image, modality, mimics) -> np.ndarray:
+    """Blend the mimics of :func:`_mimics` into one contrast (white matter = 1)."""
+    c = mimics["contrasts"]
+
+    def blend(image, weight, value):
+        return image * (1 - weight) + weight * value
+
+    if modality == "t1ce":
+        image = blend(image, mimics["vessels"], c["vessel"])
+        image = blend(image, mimics["plexus"], c["plexus"])
+        return blend(image, mimics["shell"], c["dura"])
+    if modality in ("t2", "flair"):
+        image = image * (1 - 0.5 * mimics["vessels"])  # flow void
+        image = blend(image, mimics["plexus"], 1.1)
+        lift = c["periventricular"] if modality == "flair" else 0.8 * c["periventricular"]
+        image = image * (1 + (lift - 1) * mimics["periventricular"])
+        image = blend(image, mimics["wmh"], c["wmh"])
+        if modality == "flair":
+            image = image * (1 + (c["rim"] - 1) * mimics["rim"])
+        return blend(image, mimics["shell"], c["shell"][modality])
+    image = blend(image, mimics["plexus"], 0.8)
+    return blend(image, mimics["shell"], c["shell"]["t1"])
 
 
 def _to_sitk(array):
