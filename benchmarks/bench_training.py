@@ -105,23 +105,31 @@ def measure_precisions(width, x, y, batch, rounds) -> dict:
             models[name] = compile_unet(build_unet(width))
     data = make_dataset(x, y, batch, shuffle=True, seed=SEED).repeat()
     steps = len(x) // batch
-    seconds = {name: [] for name in models}
-    for model in models.values():
+    seconds = timed_in_turn({name: (model, data) for name, model in models.items()}, steps, rounds)
+    return {name: steps * batch / statistics.median(values) for name, values in seconds.items()}
+
+
+def timed_in_turn(runs: dict, steps: int, rounds: int) -> dict:
+    """``{name: [seconds]}``: ``steps`` training steps of each ``(model, data)`` of ``runs``,
+    all warmed up first, then timed in turn ``rounds`` times (the machine is noisy)."""
+    for model, data in runs.values():
         model.fit(data, epochs=1, steps_per_epoch=2, verbose=0, shuffle=False)
+    seconds = {name: [] for name in runs}
     for _ in range(rounds):
-        for name, model in models.items():
+        for name, (model, data) in runs.items():
             start = time.perf_counter()
             model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
             seconds[name].append(time.perf_counter() - start)
-    return {name: steps * batch / statistics.median(values) for name, values in seconds.items()}
+    return seconds
 
 
 def epoch_seconds(logdir: Path) -> list[float]:
     """Wall time of each epoch after the first, from the TensorBoard event files of a run."""
-    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.backend.event_processing.event_accumulator import TENSORS, EventAccumulator
 
-    events = EventAccumulator(str(logdir / "train")).Reload()
-    ends = [event.wall_time for event in events.Scalars("epoch_loss")]
+    events = EventAccumulator(str(logdir / "train"), size_guidance={TENSORS: 0}).Reload()
+    # Keras 3 writes its scalars as tensor summaries.
+    ends = [event.wall_time for event in events.Tensors("epoch_loss")]
     return list(np.diff(ends))
 
 
@@ -142,10 +150,13 @@ def measure_cli_epochs(root, width, epochs, rounds) -> dict:
         for round_ in range(rounds):
             for precision in seconds:
                 run = Path(tmp) / f"{precision}_{round_}"
-                subprocess.run([sys.executable, "-m", "tp3", "train", "--root", str(root),
-                                "--epochs", str(epochs), "--width", str(width), "--precision", precision,
-                                "--logdir", str(run), "--model-out", str(run / "model.keras")],
-                               check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                done = subprocess.run([sys.executable, "-m", "tp3", "train", "--root", str(root),
+                                       "--epochs", str(epochs), "--width", str(width), "--precision",
+                                       precision, "--logdir", str(run), "--model-out", str(run / "model.keras")],
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                if done.returncode:
+                    raise RuntimeError(f"python -m tp3 train --precision {precision} failed "
+                                       f"(exit {done.returncode}):\n{done.stderr[-3000:]}")
                 seconds[precision] += epoch_seconds(run)
                 dice.setdefault(precision, last_validation_dice(run))
     return {precision: (statistics.median(values), dice[precision]) for precision, values in seconds.items()}
@@ -179,14 +190,7 @@ def measure(width, root, x, y, batch, rounds) -> dict:
         "c": make_dataset(x, y, batch, shuffle=True, augment=True, seed=SEED).repeat(),
         "d": naive_generator(root, read_split("train", root), batch, len(x)),
     }
-    seconds = {key: [] for key in inputs}
-    for key, data in inputs.items():
-        model.fit(data, epochs=1, steps_per_epoch=2, verbose=0, shuffle=False)
-    for _ in range(rounds):
-        for key, data in inputs.items():
-            start = time.perf_counter()
-            model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0, shuffle=False)
-            seconds[key].append(time.perf_counter() - start)
+    seconds = timed_in_turn({key: (model, data) for key, data in inputs.items()}, steps, rounds)
     rate = {key: steps * batch / statistics.median(values) for key, values in seconds.items()}
     rate.update({f"best_{key}": steps * batch / min(values) for key, values in seconds.items()})
     rate["gflop_per_slice"] = 3 * conv_forward_flops(model) / 1e9
