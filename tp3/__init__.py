@@ -12,7 +12,7 @@ import importlib
 __version__ = "0.1.0"
 
 _SUBMODULES = {"augment", "checks", "cli", "config", "course", "data", "evaluate", "export", "files", "metrics",
-               "notebooks", "pipeline", "predict", "prepare", "preprocessing", "sample", "synth",
+               "notebooks", "pipeline", "predict", "prepare", "preprocessing", "realism", "sample", "synth",
                "tblogs", "train", "unet", "viz"}
 
 

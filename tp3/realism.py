@@ -47,7 +47,8 @@ CSF_DARK_T1 = 0.55
 ERODE_MM = 4
 #: Voxels within this distance of the tumour are not "normal".
 TUMOUR_MARGIN_MM = 5
-REGIONS = {"edema": (2,), "ncr": (1,), "et": (4,)}
+#: The tumour sub-regions measured, by their BraTS labels (not the WT/TC/ET regions of Ex 13).
+SUBREGION_LABELS = {"edema": (2,), "ncr": (1,), "et": (4,)}
 
 
 def _three_classes(values: np.ndarray, iterations: int = 20) -> np.ndarray:
@@ -81,7 +82,7 @@ def measure_case(images: dict, labels: np.ndarray, voxel_mm3: float = 1.0) -> di
     gm = normal & (t1 > (csf_c + gm_c) / 2) & ~wm
     wm_median = {m: float(np.median(images[m][wm])) for m in MODALITIES}
     stats = {}
-    for region, region_labels in REGIONS.items():
+    for region, region_labels in SUBREGION_LABELS.items():
         mask = np.isin(labels, region_labels)
         for m in MODALITIES:
             stats[f"{region}/wm {m}"] = (float(np.median(images[m][mask])) / wm_median[m]
