@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from bench_realism import case_folders
 
 #: Held-out synthetic cases use this seed offset: never the sample's own cases.
 HELDOUT_SEED_OFFSET = 1000
@@ -40,12 +41,6 @@ def score(model, folders, source: str) -> list[dict]:
         rows.append({"case": Path(folder).name, "source": source, **{r: metrics[r]["dice"] for r in REGIONS},
                      "has_et": bool(np.any(truth == 4)), "et_cm3": np.count_nonzero(prediction == 4) / 1000})
     return rows
-
-
-def case_folders(folder) -> list[Path]:
-    from tp3.prepare import find_cases
-
-    return [case.folder for case in find_cases(folder)]
 
 
 def main() -> int:
@@ -65,7 +60,7 @@ def main() -> int:
     from tp3.synth import generate
     from tp3.train import TrainConfig, train
 
-    real = case_folders(args.real)
+    real = case_folders([args.real])
     root = ensure_sample(args.root, progress=False)
     out = args.out or root / "logs" / "sim2real"
     cfg = TrainConfig(root=str(root), logdir=str(out), model_out=str(out / "model.keras"),
@@ -76,7 +71,7 @@ def main() -> int:
     model = load_model(cfg.model_out)
     with tempfile.TemporaryDirectory() as tmp:
         generate(tmp, args.heldout, SEED + HELDOUT_SEED_OFFSET, workers=2, progress=False)
-        rows = score(model, case_folders(tmp), "synthetic") + score(model, real, "real")
+        rows = score(model, case_folders([tmp]), "synthetic") + score(model, real, "real")
 
     best = int(np.argmin(history["val_loss"]))
     print(f"U-Net width {cfg.width}, {cfg.epochs} epochs ({minutes:.0f} min), augmentation "

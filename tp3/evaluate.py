@@ -47,12 +47,13 @@ def evaluate_case_folder(model, folder) -> tuple[dict, np.ndarray, np.ndarray]:
     Used to score cases that are not part of the course data (``benchmarks/bench_sim2real.py``).
     """
     from .pipeline import normalise
+    from .predict import predict_volume
     from .prepare import read_case_folder
-    from .preprocessing import get_mask2original_shape, resize_image
+    from .preprocessing import resize_image
 
     images, truth, reference = read_case_folder(folder)
-    x = normalise(np.stack([resize_image(images[m]) for m in MODALITIES], axis=-1))
-    prediction = get_mask2original_shape(model.predict(x, batch_size=16, verbose=0))
+    prediction = predict_volume(model, normalise(np.stack([resize_image(images[m]) for m in MODALITIES],
+                                                          axis=-1)))
     spacing = tuple(reversed(reference.GetSpacing()))
     return evalAllSample(prediction, truth, spacing), prediction, truth
 

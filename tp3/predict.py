@@ -13,7 +13,7 @@ from .data import load_original, read_slices
 from .pipeline import normalise
 from .preprocessing import get_mask2original_shape, labels_to_classes, one_hot, resize_labels
 
-__all__ = ["load_image", "get_mask2original_shape", "predict_patient", "resolution_ceiling",
+__all__ = ["load_image", "get_mask2original_shape", "predict_volume", "predict_patient", "resolution_ceiling",
            "plot_prediction"]
 
 
@@ -34,10 +34,15 @@ def load_image(patient: str, root=None) -> np.ndarray:
     return X
 
 
+def predict_volume(model, X: np.ndarray, batch_size: int = 16) -> np.ndarray:  # noqa: N803 (handout's X)
+    """``X`` ``(77, 96, 96, 4)`` normalised (as :func:`load_image` gives) -> labels ``(155, 240, 240)``
+    uint8 in {0,1,2,4} in the original space. Ex 11."""
+    return get_mask2original_shape(model.predict(X, batch_size=batch_size, verbose=0))
+
+
 def predict_patient(model, patient: str, root=None, batch_size: int = 16) -> np.ndarray:
     """Labels ``(155, 240, 240)`` uint8 in {0,1,2,4} predicted by ``model`` for ``patient``. Ex 11."""
-    probabilities = model.predict(load_image(patient, root), batch_size=batch_size, verbose=0)
-    return get_mask2original_shape(probabilities)
+    return predict_volume(model, load_image(patient, root), batch_size)
 
 
 def resolution_ceiling(patient: str, root=None) -> tuple[np.ndarray, np.ndarray]:

@@ -60,10 +60,10 @@ def case_montage(folders, path, max_cases: int = 8):
     for row, folder in zip(axes, folders):
         images, labels, _ = read_case_folder(folder)
         z = int(np.argmax((labels > 0).sum(axis=(1, 2))))
-        brain = np.flatnonzero(np.any(images["t1"][z] > 0, axis=0))
-        rows = np.flatnonzero(np.any(images["t1"][z] > 0, axis=1))
-        crop = (slice(max(rows.min() - 4, 0), rows.max() + 5), slice(max(brain.min() - 4, 0), brain.max() + 5)) \
-            if len(brain) else (slice(None), slice(None))
+        inside = images["t1"][z] > 0
+        rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
+        crop = (slice(max(rows.min() - 4, 0), rows.max() + 5), slice(max(cols.min() - 4, 0), cols.max() + 5)) \
+            if inside.any() else (slice(None), slice(None))
         panels = [to_grey_rgb(images[m][z][crop]) for m in MODALITIES]
         panels.append(class_overlay(images["flair"][z][crop], labels_to_classes(labels[z][crop]), alpha=0.6))
         for ax, panel, name in zip(row, panels, [m.upper() for m in MODALITIES] + ["labels on FLAIR"]):
