@@ -3,7 +3,7 @@
 Each figure is measured in one process on one core, in this run:
   synth    seconds per case (synthesize + write the 5 volumes), template already loaded
   prepare  seconds per case (read, check, crop/resize, write 77 x 5 slices)
-  load     seconds to load one prepared patient as arrays (median of repeats)
+  load     seconds to load one prepared patient as training does: load_image + labels (median)
 Targets: synth <= 5 s, prepare <= 2 s, load <= 0.3 s.
 
     python benchmarks/bench_data.py [--cases 3]
@@ -17,8 +17,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from tp3 import data, prepare, synth
-from tp3.config import SEED
+from tp3 import data
+from tp3.tools import preparation, synth
+from tp3.predict import load_image
+from tp3.settings import LABEL_SUFFIX, SEED
 
 TARGETS = {"synth": 5.0, "prepare": 2.0, "load": 0.3}
 
@@ -39,15 +41,18 @@ def main() -> None:
             synth.write_case(synth.synthesize_case(SEED, index), source)
             times["synth"].append(time.perf_counter() - start)
         (root / "data").mkdir(parents=True)
-        for case in prepare.find_cases(source):
+        for case in preparation.find_cases(source):
             start = time.perf_counter()
-            prepare.prepare_case(case, root / "data")
+            preparation.prepare_case(case, root / "data")
             times["prepare"].append(time.perf_counter() - start)
         patient = synth.case_id(1)
-        data.load_patient(patient, root)  # first read warms the file cache like any later epoch
+        def load():  # what training.load_split reads per patient
+            return load_image(patient, root), data.read_slices(patient, LABEL_SUFFIX, root)
+
+        load()  # first read warms the file cache like any later epoch
         for _ in range(7):
             start = time.perf_counter()
-            data.load_patient(patient, root)
+            load()
             times["load"].append(time.perf_counter() - start)
 
     print(f"template load (once per process): {template_s:.2f} s")

@@ -18,10 +18,10 @@ import time
 import numpy as np
 
 from tp3.data import list_origin_patients
-from tp3.metrics import REGIONS, evalAllSample
-from tp3.predict import resolution_ceiling
-from tp3.preprocessing import get_mask2original_shape
-from tp3.sample import ensure_sample
+from tp3.metrics import evalAllSample
+from tp3.settings import REGIONS
+from tp3.predict import get_mask2original_shape, resolution_ceiling
+from tp3.tools.sample import ensure_sample
 
 
 def main() -> None:

@@ -10,7 +10,7 @@ passed in one call:
     python benchmarks/bench_realism.py CASE_DIR... [--synthetic N]
 
 ``CASE_DIR`` is a case folder or a folder of case folders; ``--synthetic N`` adds N new
-synthetic cases (seed of tp3/config.py) made in a temporary folder.
+synthetic cases (seed of tp3/settings.py) made in a temporary folder.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import numpy as np
 
 
 def case_folders(paths) -> list[Path]:
-    from tp3.prepare import find_cases
+    from tp3.tools.preparation import find_cases
 
     folders = []
     for path in map(Path, paths):
@@ -39,10 +39,10 @@ def main() -> int:
     parser.add_argument("--synthetic", type=int, default=0, help="add N new synthetic cases")
     args = parser.parse_args()
 
-    from tp3.config import SEED
-    from tp3.prepare import read_case_folder
-    from tp3.realism import REAL_RANGES, TUMOUR_SHAPE, measure_case, outside
-    from tp3.synth import generate
+    from tp3.settings import SEED
+    from tp3.tools.preparation import read_case_folder
+    from tp3.tools.realism import REAL_RANGES, TUMOUR_SHAPE, measure_case, outside
+    from tp3.tools.synth import generate
 
     with tempfile.TemporaryDirectory() as tmp:
         folders = case_folders(args.cases)

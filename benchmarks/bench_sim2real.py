@@ -33,7 +33,7 @@ REGIONS = ("WT", "TC", "ET")
 
 
 def score(model, folders, source: str) -> list[dict]:
-    from tp3.evaluate import evaluate_case_folder
+    from tp3.tools.evaluation import evaluate_case_folder
 
     rows = []
     for folder in folders:
@@ -54,11 +54,11 @@ def main() -> int:
     parser.add_argument("--out", type=Path, default=None, help="folder for the model and logs")
     args = parser.parse_args()
 
-    from tp3.config import SEED
-    from tp3.evaluate import load_model
-    from tp3.sample import ensure_sample
-    from tp3.synth import generate
-    from tp3.train import TrainConfig, train
+    from tp3.settings import SEED
+    from tp3.predict import load_model
+    from tp3.tools.sample import ensure_sample
+    from tp3.tools.synth import generate
+    from tp3.training import TrainConfig, train
 
     real = case_folders([args.real])
     root = ensure_sample(args.root, progress=False)

@@ -2,7 +2,7 @@
 
 Three parts, each measured in this one run.
 
-Precision: float32 against ``auto`` (tp3/config.py: mixed bfloat16 on a CPU with
+Precision: float32 against ``auto`` (tp3/settings.py: mixed bfloat16 on a CPU with
 AVX512-BF16/AMX-BF16, mixed float16 on a recent GPU), the kit's pipeline, the two models
 timed in turn (interleaved) at each width; then whole epochs of ``python -m tp3 train``
 (validation, checkpoint and TensorBoard images included), the two precisions run in turn,
@@ -73,7 +73,7 @@ def naive_generator(root, patients, batch_size, n_slices):
     """Reads every slice of every batch from its NIfTI files, normalising per slice."""
     import SimpleITK as sitk
 
-    from tp3.config import LABEL_SUFFIX, MODALITIES
+    from tp3.settings import LABEL_SUFFIX, MODALITIES
     from tp3.data import patient_dir
     from tp3.preprocessing import labels_to_classes, one_hot
 
@@ -93,9 +93,8 @@ def naive_generator(root, patients, batch_size, n_slices):
 
 def measure_precisions(width, x, y, batch, rounds) -> dict:
     """Slices per second of float32 and ``auto`` models on the kit's pipeline, timed in turn."""
-    from tp3.config import SEED, resolve_precision
-    from tp3.pipeline import make_dataset
-    from tp3.train import compile_unet, precision_policy, seed_everything
+    from tp3.settings import SEED, resolve_precision
+    from tp3.training import compile_unet, make_dataset, precision_policy, seed_everything
     from tp3.unet import build_unet
 
     seed_everything(SEED)
@@ -170,10 +169,9 @@ def measure(width, root, x, y, batch, rounds) -> dict:
     """
     import tensorflow as tf
 
-    from tp3.config import SEED, resolve_precision
+    from tp3.settings import SEED, resolve_precision
     from tp3.data import read_split
-    from tp3.pipeline import make_dataset
-    from tp3.train import compile_unet, precision_policy, seed_everything
+    from tp3.training import compile_unet, make_dataset, precision_policy, seed_everything
     from tp3.unet import build_unet
 
     seed_everything(SEED)
@@ -219,8 +217,8 @@ def main() -> None:
 
     import tensorflow as tf
 
-    from tp3.pipeline import load_split
-    from tp3.sample import ensure_sample
+    from tp3.training import load_split
+    from tp3.tools.sample import ensure_sample
 
     root = ensure_sample(args.root, progress=False)
     n, batch = args.slices - args.slices % args.batch_size, args.batch_size
@@ -229,7 +227,7 @@ def main() -> None:
     matmul = matmul_gflops()
     labels = {"a": "one in-memory batch, repeated (ceiling)", "b": "kit pipeline",
               "c": "kit pipeline + augmentation", "d": "naive NIfTI generator"}
-    from tp3.config import resolve_precision
+    from tp3.settings import resolve_precision
 
     auto, why = resolve_precision("auto")
     print(f"batch {batch}, {n} slices per timing, median of {args.rounds} rounds, TensorFlow {tf.__version__}, "

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tp3 import prepare, synth
-from tp3.config import SEED
+from tp3.tools import preparation, synth
+from tp3.settings import SEED
 
 N_SOURCE_CASES = 4  # three HGG and one LGG (every fourth index is LGG)
 
@@ -22,15 +22,15 @@ def synthetic_source(tmp_path_factory):
 def course_root(tmp_path_factory, synthetic_source):
     """The course layout (data/, datasets/, origin_data/) prepared from ``synthetic_source``."""
     root = tmp_path_factory.mktemp("course")
-    prepare.prepare(synthetic_source, root, workers=2, progress=False)
+    preparation.prepare(synthetic_source, root, workers=2, progress=False)
     return root
 
 
 def _tumour_slices(root, split, n):
-    from tp3 import pipeline
+    from tp3 import training
     import numpy as np
 
-    images, classes = pipeline.load_split(split, root, progress=False)
+    images, classes = training.load_split(split, root, progress=False)
     order = np.sort(np.argsort(-(classes > 0).sum(axis=(1, 2)))[:n])
     return images[order], classes[order]
 
@@ -44,7 +44,7 @@ def tiny_data(course_root):
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory, tiny_data):
     """A width-4 U-Net trained for two epochs on ``tiny_data``: (path to .keras, TrainConfig)."""
-    from tp3.train import TrainConfig, train
+    from tp3.training import TrainConfig, train
 
     folder = tmp_path_factory.mktemp("tiny_model")
     cfg = TrainConfig(root="unused", logdir=str(folder / "logs"), model_out=str(folder / "tiny.keras"),

@@ -9,7 +9,8 @@ import matplotlib
 import numpy as np
 import pytest
 
-from tp3 import config, data, sample
+from tp3 import data, settings
+from tp3.tools import sample
 
 matplotlib.use("Agg")
 PATIENT = "BraTS19_SYN_0001"
@@ -47,7 +48,7 @@ def test_load_patient_contract(course_root):
     assert images.shape == (77, 96, 96, 4) and images.dtype == np.float32
     assert labels.shape == (77, 96, 96) and labels.dtype == np.uint8
     assert set(np.unique(labels)) <= {0, 1, 2, 4} and (labels > 0).any()
-    # channel order is config.MODALITIES: T1ce (index 1) enhances, T1 (index 0) does not
+    # channel order is settings.MODALITIES: T1ce (index 1) enhances, T1 (index 0) does not
     et = labels == 4
     assert images[..., 1][et].mean() > 1.2 * images[..., 0][et].mean()
 
@@ -65,20 +66,20 @@ def test_summary_mentions_the_layout(course_root):
 
 def test_root_resolution(monkeypatch, tmp_path):
     monkeypatch.setenv("TP3_ROOT", str(tmp_path))
-    assert config.course_root() == tmp_path.resolve()
+    assert settings.course_root() == tmp_path.resolve()
     monkeypatch.delenv("TP3_ROOT")
     monkeypatch.setenv("COLAB_RELEASE_TAG", "test")
-    assert config.course_root() == config.COLAB_ROOT
+    assert settings.course_root() == settings.COLAB_ROOT
     monkeypatch.delenv("COLAB_RELEASE_TAG")
-    assert config.course_root() == config.REPO_ROOT
+    assert settings.course_root() == settings.REPO_ROOT
 
 
 def test_sample_size_setting(monkeypatch):
     monkeypatch.delenv("TP3_SAMPLE_PATIENTS", raising=False)
     monkeypatch.setenv("TP3_SMOKE", "0")
-    assert config.sample_patients() == config.FULL_SAMPLE_PATIENTS
+    assert settings.sample_patients() == settings.FULL_SAMPLE_PATIENTS
     monkeypatch.setenv("TP3_SMOKE", "1")
-    assert config.sample_patients() == config.SMOKE_SAMPLE_PATIENTS
+    assert settings.sample_patients() == settings.SMOKE_SAMPLE_PATIENTS
 
 
 def test_ensure_sample_builds_once(tmp_path, monkeypatch):
@@ -91,7 +92,7 @@ def test_ensure_sample_builds_once(tmp_path, monkeypatch):
     monkeypatch.setattr(sample.synth, "generate", fail)
     assert sample.ensure_sample(root, n_patients=3, progress=False) == root
     record = json.loads((root / sample.SAMPLE_RECORD).read_text())
-    assert record == {"generator": sample.synth.GENERATOR_VERSION, "patients": 3, "seed": config.SEED}
+    assert record == {"generator": sample.synth.GENERATOR_VERSION, "patients": 3, "seed": settings.SEED}
 
 
 def test_a_sample_from_an_older_generator_is_kept_with_a_notice(course_root, tmp_path, capsys):

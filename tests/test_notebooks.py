@@ -8,7 +8,7 @@ from __future__ import annotations
 import nbformat
 import pytest
 
-from tp3 import notebooks
+from tp3.tools import notebooks
 
 SOLUTIONS = sorted(notebooks.SOLUTIONS.glob("*.ipynb"))
 NAMES = ["01_data.ipynb", "02_network.ipynb", "03_training.ipynb", "04_augmentation.ipynb",

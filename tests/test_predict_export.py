@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from tp3 import data, predict
-from tp3.cli import main
-from tp3.export import numpy2nifti
+from tp3.predict import numpy2nifti
+from tp3.tools.cli import main
 from tp3.metrics import evalAllSample
-from tp3.pipeline import normalise
+from tp3.preprocessing import normalise
 
 matplotlib.use("Agg")
 
@@ -79,6 +79,8 @@ def test_prediction_figure(course_root):
     assert len(fig.legends) == 1
     with pytest.raises(ValueError, match="z_slice"):
         predict.plot_prediction(mri, truth, round_trip, 155)
+    with pytest.raises(ValueError, match="not the 96 x 96 slices"):  # a truth read from data/
+        predict.plot_prediction(mri, truth[::2, 24:216:2, 24:216:2], round_trip, z)
 
 
 def test_evaluate_command(tmp_path, course_root, tiny_model, capsys):
@@ -106,7 +108,8 @@ def test_evaluate_command(tmp_path, course_root, tiny_model, capsys):
 def test_case_folder_evaluation_matches_the_course_path(course_root, synthetic_source, tiny_model):
     """Scoring a BraTS-layout folder directly (benchmarks/bench_sim2real.py) gives what the
     course path (prepared slices, load_image, evaluate) gives for the same patient."""
-    from tp3.evaluate import evaluate, evaluate_case_folder, load_model
+    from tp3.predict import load_model
+    from tp3.tools.evaluation import evaluate, evaluate_case_folder
 
     patient = data.list_origin_patients(course_root)[0]
     metrics, prediction, truth = evaluate_case_folder(load_model(tiny_model), synthetic_source / patient)

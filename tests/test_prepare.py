@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from tp3 import prepare as prep
-from tp3.cli import main
-from tp3.config import MODALITIES, SEED
+from tp3.tools import preparation as prep
+from tp3.tools.cli import main
+from tp3.settings import MODALITIES, SEED
 
 VOLUMES = MODALITIES + ("seg",)
 GOOD = "BraTS19_SYN_0001"

@@ -7,6 +7,7 @@ import pytest
 from skimage.transform import rescale
 
 from tp3 import preprocessing as pre
+from tp3.predict import get_mask2original_shape
 
 
 def _random_labels(rng, shape=(155, 240, 240)):
@@ -44,7 +45,7 @@ def test_resize_labels_invents_no_label():
 def test_inverse_maps_one_hot_back_to_original_labels():
     labels = _random_labels(np.random.default_rng(1))
     small = pre.resize_labels(labels)
-    back = pre.get_mask2original_shape(pre.one_hot(pre.labels_to_classes(small)))
+    back = get_mask2original_shape(pre.one_hot(pre.labels_to_classes(small)))
     assert back.shape == (155, 240, 240) and back.dtype == np.uint8
     assert set(np.unique(back)) <= {0, 1, 2, 4}
     assert not back[:, :24].any() and not back[:, :, 216:].any()
@@ -56,7 +57,7 @@ def test_inverse_maps_one_hot_back_to_original_labels():
 
 def test_inverse_rejects_wrong_shape():
     with pytest.raises(ValueError, match=r"\(77, 96, 96, 4\)"):
-        pre.get_mask2original_shape(np.zeros((77, 96, 96)))
+        get_mask2original_shape(np.zeros((77, 96, 96)))
 
 
 @pytest.mark.parametrize("bad, message", [(np.array([0, 3]), r"\[3\]"), (np.array([0.0, 0.5]), "non-integer")])

@@ -8,9 +8,9 @@ import pytest
 import SimpleITK as sitk
 from scipy import ndimage
 
-from tp3 import synth
-from tp3.config import MODALITIES, SEED
-from tp3.realism import REAL_RANGES, TUMOUR_SHAPE, measure_case, outside
+from tp3.tools import synth
+from tp3.settings import MODALITIES, SEED
+from tp3.tools.realism import REAL_RANGES, TUMOUR_SHAPE, measure_case, outside
 
 
 @pytest.fixture(scope="module")
@@ -146,7 +146,7 @@ def test_generate_refuses_a_foreign_folder(tmp_path):
 
 
 def test_preview_montage(tmp_path, capsys):
-    from tp3.cli import main
+    from tp3.tools.cli import main
 
     png = tmp_path / "preview.png"
     assert main(["synth", "--out", str(tmp_path / "cases"), "--patients", "1", "--workers", "1",

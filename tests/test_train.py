@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from tp3 import tblogs
-from tp3.cli import main
-from tp3.train import RegionDice, TrainConfig, train
+from tp3.tools.cli import main
+from tp3.metrics import RegionDice
+from tp3.training import TrainConfig, train
 
 
 def _run(tmp_path, tiny_data, name, epochs=3, augment=False):
@@ -74,7 +75,7 @@ def test_train_command_needs_its_folders(capsys):
 
 
 def test_config_replay_with_overrides(first_run):
-    from tp3.cli import build_parser, training_config
+    from tp3.tools.cli import build_parser, training_config
 
     cfg, _ = first_run
     replay = training_config(build_parser().parse_args(["train", "--config", f"{cfg.logdir}/config.json"]))
@@ -98,14 +99,14 @@ CPUINFO_PLAIN = "processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n"
     (None, CPUINFO_PLAIN, "float32"),            # the fallback: no bfloat16 instructions
 ])
 def test_auto_precision_follows_the_hardware(gpu, cpuinfo, policy):
-    from tp3.config import cpu_bf16_flags, resolve_precision
+    from tp3.settings import cpu_bf16_flags, resolve_precision
 
     chosen, why = resolve_precision("auto", gpu_capability=gpu, bf16_flags=cpu_bf16_flags(cpuinfo))
     assert chosen == policy and why.startswith("auto:")
 
 
 def test_explicit_precision_and_bad_names():
-    from tp3.config import resolve_precision
+    from tp3.settings import resolve_precision
 
     assert resolve_precision("float32", gpu_capability=(8, 0))[0] == "float32"
     assert resolve_precision("bfloat16")[0] == "mixed_bfloat16"
@@ -128,7 +129,7 @@ def test_forced_float32_trains_in_float32(tmp_path, tiny_data, monkeypatch, caps
 
 def test_mixed_precision_model_predicts_float32_anywhere(tmp_path, tiny_data):
     """A bfloat16-trained checkpoint loads as a float32 network with float32 probabilities."""
-    from tp3.evaluate import load_model
+    from tp3.predict import load_model
 
     cfg = TrainConfig(root="unused", logdir=str(tmp_path / "bf16"), model_out=str(tmp_path / "bf16.keras"),
                       epochs=1, width=4, batch_size=16, precision="bfloat16")
@@ -148,7 +149,7 @@ def test_mixed_precision_model_predicts_float32_anywhere(tmp_path, tiny_data):
 
 
 def test_float16_gets_loss_scaling():
-    from tp3.train import compile_unet, precision_policy
+    from tp3.training import compile_unet, precision_policy
     from tp3.unet import build_unet
 
     with precision_policy("mixed_float16"):
@@ -158,10 +159,102 @@ def test_float16_gets_loss_scaling():
 
 
 def test_precision_flag():
-    from tp3.cli import build_parser, training_config
+    from tp3.tools.cli import build_parser, training_config
 
     cfg = training_config(build_parser().parse_args(
         ["train", "--logdir", "l", "--model-out", "m.keras", "--precision", "float16"]))
     assert cfg.precision == "float16"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--precision", "int8"])
+
+
+# --- One training path: the notebook's Ex 7 cells build what train() builds -------------
+
+def _describe_callbacks(callbacks) -> list:
+    """What makes each callback behave as it does (its kind and settings), comparable with ==."""
+    from tp3.training import PredictionImages
+
+    described = []
+    for cb in callbacks:
+        if isinstance(cb, keras.callbacks.ModelCheckpoint):
+            described.append(("checkpoint", str(cb.filepath), cb.monitor, cb.save_best_only))
+        elif isinstance(cb, keras.callbacks.TensorBoard):
+            described.append(("tensorboard", str(cb.log_dir), cb.write_graph, cb.histogram_freq, cb.update_freq))
+        elif isinstance(cb, keras.callbacks.LearningRateScheduler):
+            described.append(("lr", [cb.schedule(epoch) for epoch in (0, 1, 49, 50, 120, 199)]))
+        elif isinstance(cb, keras.callbacks.CSVLogger):
+            described.append(("csv", str(cb.filename)))
+        elif isinstance(cb, PredictionImages):
+            described.append(("images", cb.logdir, sorted(cb.epochs), cb.images.shape))
+        else:
+            described.append((type(cb).__name__,))
+    return described
+
+
+def test_notebook_ex7_cells_build_what_train_builds(tmp_path, tiny_data):
+    """The solution's compile and callbacks cells against compile_unet and make_callbacks."""
+    import nbformat
+
+    from tp3 import training
+    from tp3.tools.notebooks import SOLUTIONS
+    from tp3.unet import build_unet
+
+    cells = nbformat.read(str(SOLUTIONS / "03_training.ipynb"), as_version=4).cells
+    compile_cell = next(c.source for c in cells if "model.compile(" in c.source)
+    callbacks_cell = next(c.source for c in cells if "callbacks = [" in c.source)
+    (x_train, y_train), (x_val, y_val) = tiny_data
+    namespace = {"ROOT": tmp_path, "training": training, "x_train": x_train, "y_train": y_train,
+                 "x_val": x_val, "y_val": y_val}
+    exec("import tp3, tp3.course, tp3.unet", namespace)
+    try:
+        exec(compile_cell, namespace)
+        exec(callbacks_cell, namespace)
+        cfg = namespace["cfg"]
+        package_model = training.compile_unet(build_unet(cfg.width), cfg.learning_rate)
+    finally:
+        keras.config.set_dtype_policy("float32")
+    def compiled(model):  # Keras numbers each optimizer it creates: leave its name out
+        config = model.get_compile_config()
+        config["optimizer"]["config"].pop("name")
+        return config
+
+    assert compiled(namespace["model"]) == compiled(package_model)
+    preview = (x_val[namespace["preview"]], y_val[namespace["preview"]])
+    assert _describe_callbacks(namespace["callbacks"]) == _describe_callbacks(training.make_callbacks(cfg, preview))
+    assert (tmp_path / "logs" / "ex7" / "config.json").is_file()
+
+
+def test_train_config_validates_and_takes_paths(tmp_path):
+    cfg = TrainConfig(logdir=tmp_path / "logs", model_out=tmp_path / "m.keras", root=tmp_path)
+    assert cfg.logdir == str(tmp_path / "logs")  # Paths become str: config.json stays JSON
+    json.dumps(cfg.__dict__)
+    for bad, message in (({"epochs": 0}, "epochs"), ({"width": 2.5}, "width"), ({"batch_size": True}, "batch_size"),
+                         ({"learning_rate": 0}, "learning_rate"), ({"precision": "int8"}, "precision"),
+                         ({"model_out": "m.h5"}, ".keras")):
+        with pytest.raises(ValueError, match=message):
+            TrainConfig(**{"logdir": "l", "model_out": "m.keras", **bad})
+
+
+def test_every_config_field_is_a_flag(first_run):
+    import dataclasses
+
+    from tp3.tools.cli import build_parser, training_config
+
+    cfg, _ = first_run
+    help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
+    for field in dataclasses.fields(TrainConfig):
+        assert "--" + field.name.replace("_", "-") in help_text
+    on = training_config(build_parser().parse_args(["train", "--config", f"{cfg.logdir}/config.json", "--augment"]))
+    off = training_config(build_parser().parse_args(
+        ["train", "--config", f"{cfg.logdir}/config.json", "--no-augment", "--lr-decay", "0.9"]))
+    assert on.augment and not off.augment and off.lr_decay == 0.9
+
+
+@pytest.mark.parametrize("epochs, expected", [
+    (1, [0]), (4, [0, 1, 2, 3]), (10, list(range(10))),
+    (200, [0, 1, 2, 4, 7, 14, 27, 53, 103, 199]),
+])
+def test_preview_epochs_start_early_and_fit_tensorboard(epochs, expected):
+    from tp3.training import preview_epochs
+
+    assert preview_epochs(epochs) == expected

@@ -1,22 +1,45 @@
 """TP3 course kit: 2D U-Net segmentation of brain tumours (BraTS) with TensorFlow/Keras.
 
-Modules follow the handout: ``data`` (Ex 1-4), ``unet`` (Ex 5-6), ``pipeline``/``train``
-(Ex 7), ``augment`` (Ex 8-9), ``tblogs`` (Ex 10), ``predict``/``export`` (Ex 11-12),
-``metrics`` (Ex 13); ``synth``/``prepare``/``sample`` make the course data, ``checks``
-the notebooks' self-checks. Submodules load on first use (``tp3.unet`` imports Keras only
-when touched), so ``import tp3`` stays light.
+One module per part of the handout, each opening with its "Ex -> function" map:
+
+=================  ============  ==========================================================
+part of handout    exercises     module
+=================  ============  ==========================================================
+1 the data         Ex 1-4        ``tp3.data`` (and ``tp3.preprocessing``: crop, resize, normalise)
+2 the network      Ex 5-6        ``tp3.unet``
+3 training         Ex 7          ``tp3.training``
+4 augmentation     Ex 8-10       ``tp3.augment``, ``tp3.tblogs`` (reading TensorBoard logs)
+5 prediction       Ex 11-13      ``tp3.predict``, ``tp3.metrics``
+=================  ============  ==========================================================
+
+``tp3.settings`` holds every setting, ``tp3.checks`` the notebooks' self-checks,
+``tp3.course`` the notebooks' setup, ``tp3.viz`` the shared colours. The instructor tools
+(synthetic data, preparation of BraTS, the command line, notebook tools) are in
+:mod:`tp3.tools`. Modules load on first use (``tp3.unet`` imports Keras only when
+touched), so ``import tp3`` stays light.
 """
 
 import importlib
+import os
+
+# TensorFlow's C++ start-up and graph messages (oneDNN, CUDA probing, a harmless "NodeDef
+# mentions attribute" error at every epoch) are noise for students; Python errors are
+# unaffected. Set TF_CPP_MIN_LOG_LEVEL=0 to see them again.
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 __version__ = "0.1.0"
 
-_SUBMODULES = {"augment", "checks", "cli", "config", "course", "data", "evaluate", "export", "files", "metrics",
-               "notebooks", "pipeline", "predict", "prepare", "preprocessing", "realism", "sample", "synth",
-               "tblogs", "train", "unet", "viz"}
+#: What a student sees after ``tp3.<TAB>``: the modules of the exercises, in handout order.
+STUDENT_MODULES = ("data", "preprocessing", "unet", "training", "augment", "tblogs", "predict", "metrics",
+                   "checks", "course", "settings", "viz")
+_OTHER_MODULES = ("files", "tools")
 
 
 def __getattr__(name):
-    if name in _SUBMODULES:
+    if name in STUDENT_MODULES or name in _OTHER_MODULES:
         return importlib.import_module(f"{__name__}.{name}")
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(STUDENT_MODULES) + ["__version__"]

@@ -5,6 +5,10 @@ with the *same* matrix to the image (bilinear) and to the classes (nearest neigh
 labels stay exact and aligned: no class value is invented. Intensity transforms (a
 per-channel gain and offset, Gaussian noise) touch the image only, inside the brain.
 Randomness is stateless: a seed pair per batch gives the same augmentation every run.
+The ranges of the transforms are in :mod:`tp3.settings` (Ex 8 invites students to change them).
+
+Ex 8  ``augment_numpy`` (one augmented copy of a few slices), ``show_augmentation``
+Ex 9  ``augment_batch`` (what ``training.make_dataset(..., augment=True)`` applies per batch)
 """
 
 from __future__ import annotations
@@ -13,13 +17,8 @@ import math
 
 import numpy as np
 
-#: Ranges of the random transforms (Ex 8 invites students to change them).
-MAX_ROTATION_DEG = 15.0
-SCALE_RANGE = (0.9, 1.1)
-FLIP_PROBABILITY = 0.5
-GAIN_RANGE = (0.9, 1.1)
-OFFSET_RANGE = (-0.1, 0.1)
-NOISE_STD = 0.03
+from .settings import (FLIP_PROBABILITY, GAIN_RANGE, MAX_ROTATION_DEG, NOISE_STD, OFFSET_RANGE,
+                       SCALE_RANGE)
 
 
 def _affine_transforms(seed, batch: int, size: int):

@@ -6,14 +6,17 @@ reusing what an earlier notebook already produced in the course root.
 
 from __future__ import annotations
 
+import ast
+import inspect
 import shutil
+import textwrap
 from pathlib import Path
 
-from . import config
-from .sample import ensure_sample
+from . import settings
+from .tools.sample import ensure_sample
 
 #: The pretrained model shipped with the kit (Ex 11-13), when it ships.
-PRETRAINED_MODEL = config.REPO_ROOT / "models" / "pretrained.keras"
+PRETRAINED_MODEL = settings.REPO_ROOT / "models" / "pretrained.keras"
 #: The two reference runs of Ex 10, when they ship: {label: folder under tensorboard_logs/}.
 REFERENCE_RUNS = {"without augmentation": "no_augmentation", "with augmentation": "augmentation"}
 
@@ -21,11 +24,11 @@ REFERENCE_RUNS = {"without augmentation": "no_augmentation", "with augmentation"
 def setup(progress: bool = True) -> Path:
     """Build the course data if absent and say where everything is. Returns the course root."""
     root = ensure_sample(progress=progress)
-    device = "a GPU" if config.gpu_available() else "the CPU"
-    mode = " (smoke mode: CI-sized)" if config.smoke_mode() else ""
-    policy = config.resolve_precision()[0]
-    print(f"Course root: {root}{mode}\nTraining on {device}: U-Net width {config.default_width()}, "
-          f"{config.default_epochs()} epochs, precision {policy} (set in tp3/config.py)")
+    device = "a GPU" if settings.gpu_available() else "the CPU"
+    mode = " (smoke mode: CI-sized)" if settings.smoke_mode() else ""
+    policy = settings.resolve_precision()[0]
+    print(f"Course root: {root}{mode}\nTraining on {device}: U-Net width {settings.default_width()}, "
+          f"{settings.default_epochs()} epochs, precision {policy} (set in tp3/settings.py)")
     return root
 
 
@@ -46,16 +49,14 @@ def run_paths(root, name: str, fresh: bool = False) -> tuple[Path, Path]:
 
 def trained_run(root, name: str, augment: bool = False, progress: bool = False) -> tuple[Path, Path]:
     """The model and logs of run ``name``, trained now (default width and epochs) if absent."""
-    from .train import TrainConfig, train
+    from .training import TrainConfig, train
 
     model_path, logdir = run_paths(root, name)
     if not model_path.is_file():
         run_paths(root, name, fresh=True)
         print(f"No run '{name}' in {Path(root) / 'logs'} yet: training it now "
-              f"({config.default_epochs()} epochs, augmentation {'on' if augment else 'off'}).")
-        train(TrainConfig(root=str(root), logdir=str(logdir), model_out=str(model_path),
-                          epochs=config.default_epochs(), width=config.default_width(), augment=augment),
-              progress=progress)
+              f"({settings.default_epochs()} epochs, augmentation {'on' if augment else 'off'}).")
+        train(TrainConfig(root=root, logdir=logdir, model_out=model_path, augment=augment), progress=progress)
     return model_path, logdir
 
 
@@ -72,10 +73,19 @@ def pretrained_model(root) -> Path:
 
 def reference_runs(root) -> dict:
     """Ex 10: ``{label: log folder}`` of the two reference runs, or of the course's own runs."""
-    shipped = {label: config.REPO_ROOT / "tensorboard_logs" / folder for label, folder in REFERENCE_RUNS.items()}
+    shipped = {label: settings.REPO_ROOT / "tensorboard_logs" / folder for label, folder in REFERENCE_RUNS.items()}
     if all(path.is_dir() and any(path.rglob("events.out.tfevents.*")) for path in shipped.values()):
         return shipped
     print("The 200-epoch reference logs are not shipped yet: comparing the runs of notebooks "
           "03 (Ex 7) and 04 (Ex 9) instead.")
     return {"without augmentation": trained_run(root, "ex7")[1],
             "with augmentation": trained_run(root, "ex9", augment=True)[1]}
+
+
+def show_code(function) -> None:
+    """Print a function's code without its docstring (Ex 11: the docstring holds the shapes to guess)."""
+    tree = ast.parse(textwrap.dedent(inspect.getsource(function)))
+    definition = tree.body[0]
+    if ast.get_docstring(definition) is not None:
+        definition.body = definition.body[1:]
+    print(ast.unparse(tree))

@@ -1,9 +1,15 @@
 """Reading the course data (handout §3, Ex 1-4).
 
-Layout under the course root (:func:`tp3.config.course_root`):
+Layout under the course root (:func:`tp3.settings.course_root`):
 ``datasets/{train,validation,test}.txt``, ``data/<ID>/<ID>_<modality>_<zzz>.nii.gz``
 (77 slices of 96x96 per modality and for the labels) and ``origin_data/<ID>/`` (original
 volumes of a few validation patients).
+
+Ex 1   ``read_split``, ``load_splits``
+Ex 2   ``list_patients``, ``list_images``, ``count_slices``
+Ex 3   ``read_image``, ``describe_image``
+Ex 4   ``load_original``, ``read_slices``, ``load_patient``, ``plot_original_vs_processed``
+Ex 11-13  ``list_origin_patients``, ``origin_path``, ``original_spacing``, ``most_tumour_slices``
 """
 
 from __future__ import annotations
@@ -13,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import LABEL_SUFFIX, MODALITIES, course_root
+from .settings import LABEL_SUFFIX, MODALITIES, course_root
 from .preprocessing import COURSE_SHAPE
 
 SPLITS = ("train", "validation", "test")
@@ -131,7 +137,7 @@ def read_slices(patient: str, name: str, root=None) -> np.ndarray:
 
 def load_patient(patient: str, root=None) -> tuple[np.ndarray, np.ndarray]:
     """A prepared patient as arrays: images float32 ``(77, 96, 96, 4)`` in the order
-    :data:`tp3.config.MODALITIES` (t1, t1ce, t2, flair), raw intensities (not normalised);
+    :data:`tp3.settings.MODALITIES` (t1, t1ce, t2, flair), raw intensities (not normalised);
     labels uint8 ``(77, 96, 96)`` in {0,1,2,4}. Ex 4 (and the training pipeline).
     """
     names = MODALITIES + (LABEL_SUFFIX,)
@@ -169,6 +175,16 @@ def load_original(patient: str, name: str, root=None) -> np.ndarray:
     import SimpleITK as sitk
 
     return sitk.GetArrayFromImage(read_image(origin_path(patient, name, root)))
+
+
+def original_spacing(patient: str, root=None) -> tuple[float, float, float]:
+    """Voxel size (mm) of a patient's original volumes in array order ``(z, y, x)`` (header only)."""
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(str(origin_path(patient, "seg", root)))
+    reader.ReadImageInformation()
+    return tuple(reversed(reader.GetSpacing()))
 
 
 def plot_original_vs_processed(patient: str, z: int = 38, modality: str = "flair", root=None):
@@ -209,3 +225,11 @@ def summarise_course(root=None) -> str:
              f"  {first}: images {images.shape} {images.dtype}, labels {labels.shape} "
              f"{labels.dtype} with labels {sorted(np.unique(labels).tolist())}"]
     return "\n".join(lines)
+
+
+def most_tumour_slices(labels: np.ndarray, n: int = 1) -> list[int]:
+    """Indices along the first axis of the ``n`` slices with the most tumour (non-zero labels
+    or classes), the most first. ``labels`` ``(Z, H, W)`` (a volume, or a stack of slices).
+    Used to choose the slices shown in Ex 7, 8, 12 and in previews."""
+    tumour = np.count_nonzero(np.asarray(labels).reshape(len(labels), -1), axis=1)
+    return [int(i) for i in np.argsort(-tumour, kind="stable")[:n]]

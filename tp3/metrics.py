@@ -9,15 +9,81 @@ Empty regions: both empty -> Dice 1, sensitivity 1, specificity 1, HD95 0. Exact
 empty -> Dice 0 and HD95 = the volume's diagonal in mm (373.13 for 240x240x155 at 1 mm);
 sensitivity is then 0 when the truth has the region (nothing found) and 1 when it does
 not (nothing to miss: the design notes leave this case open, and 1 keeps means finite).
+
+The same Dice, with the same empty-region convention, is computed during training by the
+Keras metric :class:`RegionDice` (Ex 7) on the 96x96 slices, from the network's classes.
+
+Ex 7   ``RegionDice`` (Dice of one region over an epoch, a Keras metric)
+Ex 13  ``evalAllSample`` (all metrics of one patient), ``metrics_table``, ``summarise``
 """
 
 from __future__ import annotations
 
+import keras
 import numpy as np
+from keras import ops
 from scipy import ndimage
 
-REGIONS = {"WT": (1, 2, 4), "TC": (1, 4), "ET": (4,)}
+from .settings import LABEL_TO_CLASS, REGIONS
+
 METRICS = ("dice", "sensitivity", "specificity", "hd95")
+
+
+def region_classes(region: str) -> tuple[int, ...]:
+    """Network classes of a region (``"WT"`` -> ``(1, 2, 3)``), from its BraTS labels."""
+    if region not in REGIONS:
+        raise ValueError(f"unknown region {region!r}; choose one of {', '.join(REGIONS)}")
+    return tuple(LABEL_TO_CLASS[label] for label in REGIONS[region])
+
+
+def dice(tp, fp, fn) -> float:
+    """Dice = 2TP / (2TP + FP + FN) from counts; 1 when both masks are empty."""
+    denominator = 2 * tp + fp + fn
+    return 2 * tp / denominator if denominator else 1.0
+
+
+@keras.saving.register_keras_serializable(package="tp3")
+class RegionDice(keras.metrics.Metric):
+    """Dice of one BraTS region (WT, TC or ET) over an epoch, from argmax predictions. Ex 7.
+
+    ``y_true`` one-hot and ``y_pred`` probabilities, both ``(B, H, W, 4)``. Counts are
+    summed over the epoch, then :func:`dice` of the counts (1 when both are empty).
+    """
+
+    def __init__(self, region: str = "WT", name=None, **kwargs):
+        super().__init__(name=name or f"dice_{region.lower()}", **kwargs)
+        self.region = region
+        self.classes = region_classes(region)
+        self.tp = self.add_weight(name="tp", initializer="zeros")
+        self.fp = self.add_weight(name="fp", initializer="zeros")
+        self.fn = self.add_weight(name="fn", initializer="zeros")
+
+    def _in_region(self, one_hot):
+        return ops.sum(ops.take(one_hot, list(self.classes), axis=-1), axis=-1) > 0.5
+
+    def update_state(self, y_true, y_pred, sample_weight=None):
+        truth = self._in_region(ops.cast(y_true, "float32"))
+        guess = self._in_region(ops.one_hot(ops.argmax(y_pred, axis=-1), ops.shape(y_pred)[-1]))
+        self.tp.assign_add(ops.sum(ops.cast(truth & guess, "float32")))
+        self.fp.assign_add(ops.sum(ops.cast(~truth & guess, "float32")))
+        self.fn.assign_add(ops.sum(ops.cast(truth & ~guess, "float32")))
+
+    def result(self):
+        # dice() as tensor operations: a graph cannot branch on the denominator.
+        denominator = 2 * self.tp + self.fp + self.fn
+        return ops.where(denominator > 0, 2 * self.tp / ops.maximum(denominator, 1.0), 1.0)
+
+    def reset_state(self):
+        for weight in (self.tp, self.fp, self.fn):
+            weight.assign(0.0)
+
+    def get_config(self):
+        return {"region": self.region, "name": self.name}
+
+
+def region_dice_metrics() -> list:
+    """One :class:`RegionDice` per region of :data:`tp3.settings.REGIONS` (WT, TC, ET). Ex 7."""
+    return [RegionDice(region) for region in REGIONS]
 
 
 def _surface(mask: np.ndarray) -> np.ndarray:
@@ -53,11 +119,11 @@ def region_metrics(prediction: np.ndarray, truth: np.ndarray, spacing=(1.0, 1.0,
     diagonal = float(np.linalg.norm(np.asarray(prediction.shape) * np.asarray(spacing)))
     specificity = tn / (tn + fp) if tn + fp else 1.0
     if tp + fp + fn == 0:
-        return {"dice": 1.0, "sensitivity": 1.0, "specificity": specificity, "hd95": 0.0}
+        return {"dice": dice(tp, fp, fn), "sensitivity": 1.0, "specificity": specificity, "hd95": 0.0}
     if tp + fp == 0 or tp + fn == 0:  # exactly one of the two is empty
-        return {"dice": 0.0, "sensitivity": 0.0 if tp + fn else 1.0,
+        return {"dice": dice(tp, fp, fn), "sensitivity": 0.0 if tp + fn else 1.0,
                 "specificity": specificity, "hd95": diagonal}
-    return {"dice": 2 * tp / (2 * tp + fp + fn), "sensitivity": tp / (tp + fn),
+    return {"dice": dice(tp, fp, fn), "sensitivity": tp / (tp + fn),
             "specificity": specificity, "hd95": hd95(prediction, truth, spacing)}
 
 

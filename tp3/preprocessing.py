@@ -1,16 +1,21 @@
-"""Course geometry: original BraTS volume <-> 77 slices of 96x96 (handout Ex 4 and Ex 11).
+"""Course preprocessing: original BraTS volume -> 77 normalised slices of 96x96 (Ex 4).
 
-All arrays are in SimpleITK order ``(z, y, x)``. The forward path is
+All arrays are in SimpleITK order ``(z, y, x)``. The geometric path is
 
 1. crop in-plane ``[:, 24:216, 24:216]``: ``(155, 240, 240) -> (155, 192, 192)``;
 2. resize to exactly ``(77, 96, 96)``: images linearly with anti-aliasing, labels
    label-safely (one-hot, linear, argmax) so no label value is ever invented.
 
 ``skimage.transform.rescale(x, 0.5)`` would give 78 slices (``np.round(77.5)`` rounds
-half to even), hence ``resize`` with an explicit output shape.
+half to even), hence ``resize`` with an explicit output shape. Then, before the network,
+each modality is z-scored over the brain (:func:`normalise`), in training and prediction alike.
 
-The inverse (:func:`get_mask2original_shape`) resamples class *probabilities*, then
-takes the argmax, maps class 3 back to label 4 and pads back to ``(155, 240, 240)``.
+The way back, :func:`tp3.predict.get_mask2original_shape` (Ex 11), resamples class
+*probabilities*, takes the argmax, maps class 3 back to label 4 and pads back to
+``(155, 240, 240)``.
+
+Ex 4   ``crop``, ``resize_image``, ``resize_labels`` (what ``python -m tp3 prepare`` applies)
+Ex 7   ``normalise``, ``labels_to_classes``
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ from __future__ import annotations
 import numpy as np
 from skimage.transform import resize
 
-from .config import BRATS_LABELS, N_CLASSES
+from .settings import BRATS_LABELS, LABEL_TO_CLASS, MODALITIES, N_CLASSES
+
+#: The one BraTS label whose class number differs: enhancing tumour, label 4 = class 3.
+ET_LABEL = 4
 
 ORIGINAL_SHAPE = (155, 240, 240)
 CROP = (slice(None), slice(24, 216), slice(24, 216))
@@ -40,18 +48,48 @@ def resize_image(volume: np.ndarray) -> np.ndarray:
     return out.astype(np.float32)
 
 
+def course_images(volumes: dict) -> np.ndarray:
+    """``{modality: (155, 240, 240)}`` -> float32 ``(77, 96, 96, 4)`` in the order of
+    :data:`tp3.settings.MODALITIES`, not yet normalised (what the slice files hold)."""
+    return np.stack([resize_image(volumes[modality]) for modality in MODALITIES], axis=-1)
+
+
 def labels_to_classes(labels: np.ndarray) -> np.ndarray:
     """BraTS labels {0,1,2,4} -> network classes {0,1,2,3} (uint8, same shape)."""
     classes = labels.astype(np.uint8, copy=True)
-    classes[labels == 4] = 3
+    classes[labels == ET_LABEL] = LABEL_TO_CLASS[ET_LABEL]
     return classes
 
 
 def classes_to_labels(classes: np.ndarray) -> np.ndarray:
     """Network classes {0,1,2,3} -> BraTS labels {0,1,2,4} (uint8, same shape)."""
     labels = classes.astype(np.uint8, copy=True)
-    labels[classes == 3] = 4
+    labels[classes == LABEL_TO_CLASS[ET_LABEL]] = ET_LABEL
     return labels
+
+
+def brain_mask(images: np.ndarray) -> np.ndarray:
+    """``(..., 4)`` images -> boolean ``(...)``: voxels where any modality is non-zero."""
+    return np.any(images != 0, axis=-1)
+
+
+def normalise(images: np.ndarray) -> np.ndarray:
+    """One patient's images ``(77, 96, 96, 4)`` -> float32 z-scores per modality over the brain.
+
+    The brain is where any modality is non-zero; the background stays exactly 0. This
+    removes the per-scanner intensity scale that BraTS (and the synthetic cases) carry.
+    A modality with a constant brain is only centred. Ex 7 and Ex 11.
+    """
+    images = np.asarray(images, dtype=np.float32)
+    brain = brain_mask(images)
+    out = np.zeros_like(images)
+    if not brain.any():
+        return out
+    for channel in range(images.shape[-1]):
+        values = images[..., channel][brain]
+        std = values.std()
+        out[..., channel][brain] = (values - values.mean()) / (std if std > 0 else 1.0)
+    return out
 
 
 def one_hot(classes: np.ndarray, n_classes: int = N_CLASSES) -> np.ndarray:
@@ -71,29 +109,6 @@ def resize_labels(labels: np.ndarray) -> np.ndarray:
         scores[c] = resize((classes == c).astype(np.float32), COURSE_SHAPE, order=1,
                            anti_aliasing=True, preserve_range=True)
     return classes_to_labels(np.argmax(scores, axis=0))
-
-
-def get_mask2original_shape(prediction: np.ndarray) -> np.ndarray:
-    """Class probabilities ``(77, 96, 96, 4)`` -> BraTS labels ``(155, 240, 240)`` uint8. Ex 11.
-
-    Steps (and the shapes students are asked to guess):
-    linear resize of the probabilities to ``(155, 192, 192, 4)``; argmax over classes
-    -> ``(155, 192, 192)``; class 3 -> label 4; zero-pad to ``(155, 240, 240)`` at the
-    offsets of the crop. Resampling probabilities rather than labels keeps borders smooth
-    and never invents a label between two others.
-    """
-    prediction = np.asarray(prediction)
-    if prediction.shape != COURSE_SHAPE + (N_CLASSES,):
-        raise ValueError(
-            f"expected class probabilities of shape {COURSE_SHAPE + (N_CLASSES,)}, "
-            f"got {prediction.shape}; pass model.predict(X) for one whole patient")
-    upsampled = np.empty((N_CLASSES,) + CROPPED_SHAPE, dtype=np.float32)
-    for c in range(N_CLASSES):
-        upsampled[c] = resize(prediction[..., c].astype(np.float32), CROPPED_SHAPE, order=1,
-                              anti_aliasing=False, preserve_range=True)
-    labels = np.zeros(ORIGINAL_SHAPE, dtype=np.uint8)
-    labels[CROP] = classes_to_labels(np.argmax(upsampled, axis=0))
-    return labels
 
 
 def check_labels(labels: np.ndarray, where: str) -> None:

@@ -2,6 +2,9 @@
 
 TensorBoard does not always display inside Colab; these helpers read the same event
 files so that notebooks can plot the curves and images with matplotlib.
+
+Ex 7   ``plot_curves`` (one run), ``show_predictions``
+Ex 10  ``plot_curves`` (the two reference runs side by side), ``read_scalars``, ``read_images``
 """
 
 from __future__ import annotations
@@ -99,7 +102,8 @@ def show_predictions(logdir, steps=None, max_rows: int = 6, tag: str = "predicti
 
     images = read_images(logdir, tag)
     if not images:
-        raise FileNotFoundError(f"{logdir}: no '{tag}' images; train with tp3.train first")
+        raise FileNotFoundError(f"{logdir}: no '{tag}' images in this log folder; they are written by "
+                                "the callback training.PredictionImages (train() adds it)")
     available = list(images)
     if steps is None:
         picks = np.linspace(0, len(available) - 1, min(max_rows, len(available))).round().astype(int)

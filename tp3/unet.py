@@ -6,6 +6,10 @@ channels, a concatenation with the skip connection and two 3x3 convolutions with
 'same' padding keeps the skips aligned, so 96 -> 48 -> 24 -> 12 -> 6 and back. With
 base width ``f``, 4 input channels, 4 classes, depth 4 and no normalisation layers the
 network has ``7574 f^2 + 147 f + 4`` parameters (f=16: 1,941,300; f=64: 31,032,516).
+
+Ex 5   ``DownConvBlock``, ``UpConvBlock``, ``build_unet``
+Ex 6   ``count_conv_layers``, ``smallest_feature_map``, ``plot_unet``
+Ex 11  ``as_float32`` (a mixed-precision model computing in float32 for prediction)
 """
 
 from __future__ import annotations
@@ -13,10 +17,11 @@ from __future__ import annotations
 import keras
 from keras import layers
 
-from .config import N_CLASSES
+from .preprocessing import COURSE_SHAPE
+from .settings import MODALITIES, N_CLASSES, UNET_DEPTH, UNET_WIDTH_CPU
 
-INPUT_SHAPE = (96, 96, 4)
-DEPTH = 4
+#: One course slice: 96 x 96 pixels, one channel per modality.
+INPUT_SHAPE = COURSE_SHAPE[1:] + (len(MODALITIES),)
 
 
 def _check_feature_map(x, where: str) -> None:
@@ -51,12 +56,12 @@ def UpConvBlock(x, skip, filters: int):
     return layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
 
 
-def build_unet(width: int = 16, input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES,
-               depth: int = DEPTH, down_block=None, up_block=None) -> keras.Model:
+def build_unet(width: int = UNET_WIDTH_CPU, input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES,
+               depth: int = UNET_DEPTH, down_block=None, up_block=None) -> keras.Model:
     """U-Net: ``(B, 96, 96, 4)`` float32 -> ``(B, 96, 96, 4)`` class probabilities (softmax). Ex 5-6.
 
     ``width`` is the number of filters of the first level (doubled at each level down);
-    its defaults live in :mod:`tp3.config`. ``down_block``/``up_block`` replace
+    its defaults live in :mod:`tp3.settings`. ``down_block``/``up_block`` replace
     :func:`DownConvBlock`/:func:`UpConvBlock` (the notebook passes the students' own).
     """
     down_block = down_block or DownConvBlock

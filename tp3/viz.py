@@ -50,16 +50,17 @@ def case_montage(folders, path, max_cases: int = 8):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from .config import MODALITIES
-    from .prepare import read_case_folder
+    from .data import most_tumour_slices
     from .preprocessing import labels_to_classes
+    from .settings import MODALITIES
+    from .tools.preparation import read_case_folder
 
     folders = list(folders)[:max_cases]
     fig, axes = plt.subplots(len(folders), 5, figsize=(12.5, 2.6 * len(folders)), squeeze=False,
                              facecolor="black")
     for row, folder in zip(axes, folders):
         images, labels, _ = read_case_folder(folder)
-        z = int(np.argmax((labels > 0).sum(axis=(1, 2))))
+        z = most_tumour_slices(labels)[0]
         inside = images["t1"][z] > 0
         rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
         crop = (slice(max(rows.min() - 4, 0), rows.max() + 5), slice(max(cols.min() - 4, 0), cols.max() + 5)) \

@@ -13,12 +13,12 @@
 from __future__ import annotations
 
 import copy
-import os
 from pathlib import Path
 
 import nbformat
 
-from .config import REPO_ROOT
+from ..files import atomic_file
+from ..settings import REPO_ROOT
 
 SOLUTIONS = REPO_ROOT / "notebooks" / "solutions"
 STUDENTS = REPO_ROOT / "notebooks" / "students"
@@ -67,9 +67,8 @@ def make_student(notebook):
 def _write(notebook, path: Path) -> None:
     for index, cell in enumerate(notebook.cells):
         cell.id = f"cell-{index:03d}"  # stable ids: regenerating changes nothing
-    tmp = path.with_name(f".{path.name}.tmp")
-    nbformat.write(notebook, str(tmp))
-    os.replace(tmp, path)
+    with atomic_file(path) as tmp:
+        nbformat.write(notebook, str(tmp))
 
 
 def generate_students(solutions=SOLUTIONS, students=STUDENTS) -> list[Path]:

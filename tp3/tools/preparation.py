@@ -32,9 +32,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import LABEL_SUFFIX, MODALITIES, N_ORIGIN_PATIENTS, SEED, SPLIT_FRACTIONS
-from .files import write_text_atomic
-from .preprocessing import COURSE_SHAPE, ORIGINAL_SHAPE, check_labels, resize_image, resize_labels
+from ..settings import LABEL_SUFFIX, MODALITIES, N_ORIGIN_PATIENTS, SEED, SPLIT_FRACTIONS
+from ..files import atomic_folder, write_text_atomic
+from ..preprocessing import COURSE_SHAPE, ORIGINAL_SHAPE, check_labels, resize_image, resize_labels
 
 VOLUMES = MODALITIES + (LABEL_SUFFIX,)
 OUTPUT_DIRS = ("data", "datasets", "origin_data")
@@ -219,22 +219,17 @@ def prepare_case(case: SourceCase, data_dir: Path) -> Path:
     volumes = {name: resize_image(arrays[name]) for name in MODALITIES}
     volumes[LABEL_SUFFIX] = resize_labels(labels)
     spacing, origin, direction = slice_geometry(reference)
-    tmp = data_dir / f".{case.case_id}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name, volume in volumes.items():
-        assert volume.shape == COURSE_SHAPE
-        for z in range(COURSE_SHAPE[0]):
-            image = sitk.GetImageFromArray(volume[z])
-            image.SetSpacing(spacing)
-            image.SetOrigin(origin)
-            image.SetDirection(direction)
-            sitk.WriteImage(image, str(tmp / slice_name(case.case_id, name, z)),
-                            useCompression=True, compressionLevel=1, imageIO="NiftiImageIO")
     final = data_dir / case.case_id
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    with atomic_folder(final) as tmp:
+        for name, volume in volumes.items():
+            assert volume.shape == COURSE_SHAPE
+            for z in range(COURSE_SHAPE[0]):
+                image = sitk.GetImageFromArray(volume[z])
+                image.SetSpacing(spacing)
+                image.SetOrigin(origin)
+                image.SetDirection(direction)
+                sitk.WriteImage(image, str(tmp / slice_name(case.case_id, name, z)),
+                                useCompression=True, compressionLevel=1, imageIO="NiftiImageIO")
     return final
 
 
@@ -271,15 +266,10 @@ def _copy_original(case: SourceCase, origin_dir: Path) -> None:
     final = origin_dir / case.case_id
     if final.is_dir() and all(volume_path(final, case.case_id, n).is_file() for n in VOLUMES):
         return
-    tmp = origin_dir / f".{case.case_id}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
-    for name in VOLUMES:
-        source = volume_path(case.folder, case.case_id, name)
-        shutil.copy2(source, tmp / source.name)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    with atomic_folder(final) as tmp:
+        for name in VOLUMES:
+            source = volume_path(case.folder, case.case_id, name)
+            shutil.copy2(source, tmp / source.name)
 
 
 def _is_within(path: Path, other: Path) -> bool:

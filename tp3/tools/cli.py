@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import time
 from pathlib import Path
 
-from .config import (DEMO_EPOCHS, DEMO_WIDTH, PRECISIONS, SEED, course_root, default_workers,
-                     sample_patients)
+from ..settings import (DEMO_EPOCHS, DEMO_WIDTH, PRECISIONS, REGIONS, SEED, TrainConfig, course_root,
+                        default_workers, sample_patients)
 
 
 def _synth(args) -> int:
@@ -20,7 +21,7 @@ def _synth(args) -> int:
     print(f"{len(cases)} synthetic case(s) in {args.out} ({grades.count('HGG')} HGG, "
           f"{grades.count('LGG')} LGG) in {time.perf_counter() - start:.1f} s")
     if args.preview:
-        from .viz import case_montage
+        from ..viz import case_montage
 
         case_montage([args.out / cid for cid, _ in cases], args.preview)
         print(f"preview of the first {min(len(cases), 8)} case(s): {args.preview}")
@@ -28,7 +29,7 @@ def _synth(args) -> int:
 
 
 def _prepare(args) -> int:
-    from .prepare import prepare
+    from .preparation import prepare
 
     summary = prepare(args.brats, args.root, seed=args.seed, workers=args.workers,
                       force=args.force, strict=args.strict)
@@ -37,7 +38,7 @@ def _prepare(args) -> int:
 
 
 def _sample(args) -> int:
-    from .data import summarise_course
+    from ..data import summarise_course
     from .sample import ensure_sample
 
     root = ensure_sample(args.root, args.patients, args.seed, args.workers)
@@ -46,7 +47,7 @@ def _sample(args) -> int:
 
 
 def _train(args) -> int:
-    from .train import train
+    from ..training import train
 
     cfg = training_config(args)
     history = train(cfg)
@@ -55,55 +56,47 @@ def _train(args) -> int:
     return 0
 
 
-TRAIN_FLAGS = ("root", "logdir", "model_out", "epochs", "width", "seed", "batch_size", "learning_rate",
-               "precision")
+def add_train_flags(parser: argparse.ArgumentParser) -> None:
+    """One flag per :class:`tp3.settings.TrainConfig` field (``--model-out``, ``--augment/--no-augment``...),
+    its help from the field. Unset flags stay ``None``: the config file or the defaults decide."""
+    kinds = {"str": str, "int": int, "float": float}
+    for field in dataclasses.fields(TrainConfig):
+        flag = "--" + field.name.replace("_", "-")
+        help_text = field.metadata.get("help", "")
+        if field.type == "bool":
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif field.name == "precision":
+            parser.add_argument(flag, choices=PRECISIONS, default=None, help=help_text)
+        else:
+            parser.add_argument(flag, type=kinds[field.type], default=None, help=help_text)
 
 
-def training_config(args):
+def training_config(args) -> TrainConfig:
     """A TrainConfig from ``--config FILE`` (if given) overridden by the flags given."""
-    from .config import default_epochs, default_width
-    from .train import TrainConfig
-
-    given = {k: str(v) if isinstance(v, Path) else v for k, v in vars(args).items()
-             if k in TRAIN_FLAGS and v is not None}
-    if args.augment:
-        given["augment"] = True
+    given = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)
+             if getattr(args, field.name) is not None}
     if args.config:
-        base = TrainConfig.load(args.config)
-        for key, value in given.items():
-            setattr(base, key, value)
-        return _checked(base)
+        return dataclasses.replace(TrainConfig.load(args.config), **given)
     missing = [f"--{name.replace('_', '-')}" for name in ("logdir", "model_out") if name not in given]
     if missing:
         raise ValueError(f"train needs {' and '.join(missing)} (or --config FILE)")
-    given.setdefault("root", str(course_root()))
-    given.setdefault("epochs", default_epochs())
-    given.setdefault("width", default_width())
-    return _checked(TrainConfig(**given))
-
-
-def _checked(cfg):
-    if not str(cfg.model_out).endswith(".keras"):
-        raise ValueError(f"--model-out must end with .keras (Keras 3 format), got {cfg.model_out}")
-    if cfg.epochs < 1 or cfg.width < 1:
-        raise ValueError(f"--epochs and --width must be positive, got {cfg.epochs} and {cfg.width}")
-    return cfg
+    return TrainConfig(**given)
 
 
 def loss_report(history: dict) -> str:
     """'loss 1.20 -> 0.35 over 5 epochs (falling)' and the last validation Dice."""
     loss = history["loss"]
-    trend = "falling" if loss[-1] < loss[0] else "NOT falling"
+    trend = "one epoch" if len(loss) == 1 else "falling" if loss[-1] < loss[0] else "NOT falling"
     text = f"training loss {loss[0]:.4f} -> {loss[-1]:.4f} over {len(loss)} epochs ({trend})"
     if "val_loss" in history:
-        text += (f"; validation loss {history['val_loss'][-1]:.4f}, Dice WT/TC/ET "
-                 + "/".join(f"{history[f'val_dice_{r}'][-1]:.2f}" for r in ("wt", "tc", "et")))
+        text += (f"; validation loss {history['val_loss'][-1]:.4f}, Dice {'/'.join(REGIONS)} "
+                 + "/".join(f"{history[f'val_dice_{r.lower()}'][-1]:.2f}" for r in REGIONS))
     return text
 
 
 def _evaluate(args) -> int:
-    from .evaluate import evaluate
-    from .metrics import metrics_table
+    from .evaluation import evaluate
+    from ..metrics import metrics_table
 
     report = evaluate(args.model, args.root, args.patients, args.out, args.json, force=args.force)
     print(metrics_table(report["patients"]))
@@ -122,9 +115,9 @@ def _notebooks(args) -> int:
 
 
 def _demo(args) -> int:
-    from .data import summarise_course
+    from ..data import summarise_course
+    from ..training import train
     from .sample import ensure_sample
-    from .train import TrainConfig, train
 
     root = ensure_sample(args.root)
     print(summarise_course(root))
@@ -134,8 +127,8 @@ def _demo(args) -> int:
     print(f"\nTraining a U-Net of width {cfg.width} for {cfg.epochs} epochs (logs in {cfg.logdir})")
     print(loss_report(train(cfg).history))
 
-    from .evaluate import evaluate
-    from .metrics import metrics_table
+    from .evaluation import evaluate
+    from ..metrics import metrics_table
 
     print(f"\nEvaluating {cfg.model_out} on origin_data/ (original space, BraTS metrics)")
     report = evaluate(cfg.model_out, root, out_dir=root / "predictions" / "demo", force=True)
@@ -175,19 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     sample.set_defaults(run=_sample)
 
     train = commands.add_parser("train", help="train the U-Net (Ex 7, Ex 9 with --augment)")
-    train.add_argument("--config", type=Path, help="replay a run: its logdir/config.json")
-    train.add_argument("--root", type=Path, help="course root (default: TP3_ROOT, Colab or repo)")
-    train.add_argument("--epochs", type=int)
-    train.add_argument("--augment", action="store_true", help="augment the training data (Ex 9)")
-    train.add_argument("--logdir", type=Path, help="TensorBoard log folder")
-    train.add_argument("--model-out", type=Path, help="checkpoint path (.keras)")
-    train.add_argument("--width", type=int, help="U-Net base width (default: tp3/config.py)")
-    train.add_argument("--seed", type=int)
-    train.add_argument("--batch-size", type=int)
-    train.add_argument("--learning-rate", type=float)
-    train.add_argument("--precision", choices=PRECISIONS,
-                       help="auto (default): bfloat16 on CPUs that have it, float16 on recent GPUs, "
-                            "else float32 (tp3/config.py)")
+    train.add_argument("--config", type=Path, help="replay a run: its logdir/config.json (flags given override it)")
+    add_train_flags(train)
     train.set_defaults(run=_train)
 
     evaluation = commands.add_parser("evaluate", help="predict, export and score patients (Ex 11-13)")

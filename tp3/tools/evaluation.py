@@ -1,4 +1,7 @@
-"""``python -m tp3 evaluate``: predict, export and score patients in the original space (Ex 11-13)."""
+"""``python -m tp3 evaluate``: predict, export and score patients in the original space.
+
+The notebook's Ex 11-13 loop for a whole folder, from the command line (and ``make demo``).
+"""
 
 from __future__ import annotations
 
@@ -7,34 +10,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .config import MODALITIES
-from .data import list_origin_patients, origin_path, read_image
-from .export import numpy2nifti
-from .files import write_text_atomic
-from .metrics import evalAllSample, summarise
-from .predict import predict_patient
-
-
-def load_model(path):
-    """A trained U-Net from a ``.keras`` file, computing in float32 whatever precision it was
-    trained in (no optimizer or metrics needed to predict). Ex 11."""
-    import keras
-
-    from .unet import as_float32
-
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such model; train one (python -m tp3 train) or use "
-                                "the pretrained model shipped with the kit")
-    return as_float32(keras.saving.load_model(path, compile=False))
-
-
-def original_labels(patient: str, root=None) -> tuple[np.ndarray, tuple]:
-    """Original ground truth ``(155, 240, 240)`` uint8 and its spacing in array order (z, y, x)."""
-    import SimpleITK as sitk
-
-    image = read_image(origin_path(patient, "seg", root))
-    return sitk.GetArrayFromImage(image).astype(np.uint8), tuple(reversed(image.GetSpacing()))
+from ..data import list_origin_patients, load_original, original_spacing, origin_path
+from ..files import write_text_atomic
+from ..metrics import evalAllSample, summarise
+from ..predict import load_model, numpy2nifti, predict_patient, predict_volume
+from ..preprocessing import course_images, normalise
 
 
 def evaluate_case_folder(model, folder) -> tuple[dict, np.ndarray, np.ndarray]:
@@ -46,14 +26,10 @@ def evaluate_case_folder(model, folder) -> tuple[dict, np.ndarray, np.ndarray]:
     ``(155, 240, 240)`` uint8 in {0,1,2,4}.
     Used to score cases that are not part of the course data (``benchmarks/bench_sim2real.py``).
     """
-    from .pipeline import normalise
-    from .predict import predict_volume
-    from .prepare import read_case_folder
-    from .preprocessing import resize_image
+    from .preparation import read_case_folder
 
     images, truth, reference = read_case_folder(folder)
-    prediction = predict_volume(model, normalise(np.stack([resize_image(images[m]) for m in MODALITIES],
-                                                          axis=-1)))
+    prediction = predict_volume(model, normalise(course_images(images)))
     spacing = tuple(reversed(reference.GetSpacing()))
     return evalAllSample(prediction, truth, spacing), prediction, truth
 
@@ -82,7 +58,8 @@ def evaluate(model_path, root, patients=None, out_dir=None, json_path=None, forc
     results = {}
     for patient in tqdm(patients, desc="evaluate", unit="patient", disable=not progress):
         prediction = predict_patient(model, patient, root)
-        truth, spacing = original_labels(patient, root)
+        truth = load_original(patient, "seg", root).astype(np.uint8)
+        spacing = original_spacing(patient, root)
         numpy2nifti(prediction, origin_path(patient, "flair", root), out_dir / f"{patient}_pred.nii.gz",
                     overwrite=force)
         results[patient] = evalAllSample(prediction, truth, spacing)

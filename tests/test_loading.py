@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from tp3 import pipeline
+from tp3 import preprocessing, training
 from tp3.augment import augment_numpy
 
 
 @pytest.fixture(scope="module")
 def validation(course_root):
-    return pipeline.load_split("validation", course_root, progress=False)
+    return training.load_split("validation", course_root, progress=False)
 
 
 def test_load_split_contract(course_root, validation):
@@ -26,7 +26,7 @@ def test_load_split_contract(course_root, validation):
 def test_normalisation_is_a_zscore_over_the_brain(validation):
     images, _ = validation
     patient = images[:77]
-    brain = pipeline.brain_mask(patient)
+    brain = preprocessing.brain_mask(patient)
     assert not patient[~brain].any()
     for channel in range(4):
         values = patient[..., channel][brain]
@@ -35,7 +35,7 @@ def test_normalisation_is_a_zscore_over_the_brain(validation):
 
 def test_dataset_batches(validation):
     images, classes = validation
-    dataset = pipeline.make_dataset(images, classes, batch_size=8, shuffle=True, augment=True, seed=1)
+    dataset = training.make_dataset(images, classes, batch_size=8, shuffle=True, augment=True, seed=1)
     x, y = next(iter(dataset))
     assert x.shape == (8, 96, 96, 4) and x.dtype.name == "float32"
     assert y.shape == (8, 96, 96, 4) and y.dtype.name == "float32"
@@ -44,17 +44,17 @@ def test_dataset_batches(validation):
 
 def test_bad_input(tmp_path, course_root):
     with pytest.raises(FileNotFoundError, match="split file missing"):
-        pipeline.load_split("train", tmp_path)
+        training.load_split("train", tmp_path)
     (tmp_path / "datasets").mkdir()
     (tmp_path / "datasets" / "train.txt").write_text("")
     with pytest.raises(ValueError, match="train split is empty"):
-        pipeline.load_split("train", tmp_path)
+        training.load_split("train", tmp_path)
     (tmp_path / "datasets" / "train.txt").write_text("BraTS19_GHOST\n")
     (tmp_path / "data").mkdir()
     with pytest.raises(FileNotFoundError, match="BraTS19_GHOST is listed in datasets/train.txt"):
-        pipeline.load_split("train", tmp_path)
+        training.load_split("train", tmp_path)
     with pytest.raises(ValueError, match="no slices"):
-        pipeline.make_dataset(np.zeros((0, 96, 96, 4), np.float32), np.zeros((0, 96, 96), np.uint8), 8, True)
+        training.make_dataset(np.zeros((0, 96, 96, 4), np.float32), np.zeros((0, 96, 96), np.uint8), 8, True)
 
 
 def _tumour_slices(validation, n=8):

@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import csv
 import functools
-import os
-import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -42,8 +40,9 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from .config import LABEL_SUFFIX, MODALITIES
-from .preprocessing import ORIGINAL_SHAPE
+from ..files import atomic_file, atomic_folder
+from ..settings import LABEL_SUFFIX, MODALITIES
+from ..preprocessing import ORIGINAL_SHAPE
 
 SPACING = (1.0, 1.0, 1.0)
 ORIGIN = (0.0, -239.0, 0.0)
@@ -362,32 +361,82 @@ def _region_texture(rng, shape, sigma_range, scale=(2.0, 5.0)) -> np.ndarray:
 
 
 def synthesize_case(seed: int, index: int) -> SyntheticCase:
-    """Make case ``index`` (1-based) of the stream given by ``seed``. Deterministic."""
+    """Make case ``index`` (1-based) of the stream given by ``seed``. Deterministic.
+
+    The steps below draw from one random stream in a fixed order: the same (seed, index)
+    gives the same case whatever else runs.
+    """
     rng = np.random.default_rng([seed, index])
     tpl = _template()
     grade = case_grade(index)
     contrasts = draw_contrasts(rng)
+    wt, core, et = _draw_tumour_volumes(rng, grade)
+    scale, a_inv, out_centre = _draw_head_pose(rng, tpl)
+    seeds, volumes = _draw_tumour_seeds(rng, tpl, wt)
+    growths = [_grow_tumour(rng, tpl, s, v) for s, v in zip(seeds, volumes)]
+    box, coords = _sampling_coordinates(rng, scale, a_inv, out_centre)
+    shape = tuple(b.stop - b.start for b in box)
+    coords = _mass_effect(rng, coords, seeds[0], core, grade)
+    gm, wm, csf, ventricles, brain = _tissue_maps(tpl, coords)
+    gm, wm, csf = _atrophy(rng, gm, wm, csf, ventricles, brain)
+    density, score = _sample_growths(growths, coords, shape)
+    del coords
+    labels_box, pattern = _tumour_labels(rng, grade, (wt, core, et), density, score, brain, csf, wm)
+    tumour = labels_box > 0
+    tissue_box = _tissue_classes(gm, wm, csf, tumour)
 
-    # Volumes of the tumour regions (voxels of 1 mm^3).
+    mimics = _mimics(rng, shape, brain, csf, wm, ventricles, tumour)
+    brain_out = brain & ~mimics["stripped"]
+    visible = brain_out | (mimics["shell"] > 0)  # what the skull stripping kept
+    acquisition = _draw_acquisition(rng, shape)
+    images = {}
+    for modality in MODALITIES:
+        image = _render(modality, (gm, wm, csf), labels_box, contrasts, acquisition, mimics, visible)
+        images[modality] = _in_full_volume(_acquire(rng, image, modality, acquisition, visible), box)
+    labels = _in_full_volume(np.where(brain_out, labels_box, 0).astype(np.uint8), box)
+    tissue = _in_full_volume(np.where(brain_out, tissue_box, 0).astype(np.uint8), box)
+    drawn = {"pattern": pattern, "multifocal": len(seeds) > 1, "low_resolution": acquisition["low_resolution"]}
+    return SyntheticCase(case_id(index), grade, images, labels, tissue, drawn)
+
+
+def _draw_tumour_volumes(rng, grade) -> tuple[float, float, float]:
+    """Whole tumour, core and enhancing volumes (voxels of 1 mm^3); no ET for most LGG."""
     wt = np.exp(rng.uniform(*np.log(WT_VOLUME_CM3))) * 1000
     core = wt / (1 + np.exp(rng.uniform(*np.log(EDEMA_TO_CORE))))
     has_et = grade == "HGG" or rng.uniform() < LGG_WITH_ET
     et = core * rng.uniform(*ET_FRACTION_OF_CORE[grade]) if has_et else 0.0
+    return wt, core, et
 
-    # Geometry: output voxel o -> template voxel  c_t + A^-1 (o - c_o) + deformation.
+
+def _draw_head_pose(rng, tpl):
+    """Brain size and shape (per-axis scale), a small rotation, and where the head sits.
+
+    Output voxel ``o`` samples template voxel ``TEMPLATE_CENTRE + a_inv (o - out_centre)``.
+    """
     brain_cm3 = np.exp(rng.uniform(*np.log(BRAIN_VOLUME_CM3)))
     scale = (brain_cm3 / tpl.volume_cm3) ** (1 / 3) * rng.uniform(0.96, 1.04, size=3)
     a_inv = np.diag(1 / scale) @ _rotation(rng, 6.0).T
     out_centre = np.array([77.0, 120.0, 120.0]) + rng.uniform(-3, 3, size=3)
-    tpl_centre = np.array([77.0, 115.0, 98.0])
+    return scale, a_inv, out_centre
+
+
+TEMPLATE_CENTRE = np.array([77.0, 115.0, 98.0])
+
+
+def _draw_tumour_seeds(rng, tpl, wt) -> tuple[list, list]:
+    """Where the tumour starts (template voxels) and the volume grown from each seed."""
     seeds = [tpl.seeds[rng.choice(len(tpl.seeds), p=tpl.seed_weights)]]
     volumes = [wt]
     if rng.uniform() < MULTIFOCAL_PROBABILITY:
         seeds.append(tpl.seeds[rng.choice(len(tpl.seeds), p=tpl.seed_weights)])
         volumes = [wt * 0.75, wt * 0.25]
-    growths = [_grow_tumour(rng, tpl, s, v) for s, v in zip(seeds, volumes)]
+    return seeds, volumes
 
-    # Work only on the box around the (scaled, rotated) brain.
+
+def _sampling_coordinates(rng, scale, a_inv, out_centre):
+    """``(box, coords)``: the output box around the brain (slices into the 155x240x240
+    volume) and, for each of its voxels, the template coordinates it samples ``(3, *box)``,
+    a fine random deformation included. Working in the box keeps a case within budget."""
     half_extent = np.ceil(np.array([80, 100, 82]) * scale.max())
     lo = np.maximum(np.floor(out_centre - half_extent), 0).astype(int)
     hi = np.minimum(np.ceil(out_centre + half_extent), ORIGINAL_SHAPE).astype(int)
@@ -396,35 +445,43 @@ def synthesize_case(seed: int, index: int) -> SyntheticCase:
     rel = [grid[i] + (lo[i] - out_centre[i]) for i in range(3)]
     coords = _deformation(rng, shape)
     for i in range(3):
-        coords[i] += tpl_centre[i] + a_inv[i, 0] * rel[0] + a_inv[i, 1] * rel[1] + a_inv[i, 2] * rel[2]
-    del grid, rel
+        coords[i] += TEMPLATE_CENTRE[i] + a_inv[i, 0] * rel[0] + a_inv[i, 1] * rel[1] + a_inv[i, 2] * rel[2]
+    return tuple(slice(l, h) for l, h in zip(lo, hi)), coords
 
-    # Mass effect: sample closer to the tumour centre, so tissue is pushed outwards.
+
+def _mass_effect(rng, coords, centre, core, grade):
+    """Sample closer to the tumour centre, so tissue is pushed outwards (more for HGG)."""
     radius = (3 * core / (4 * np.pi)) ** (1 / 3)
     reach = 1.5 * radius + 10.0
     strength = rng.uniform(0.2, 0.35) if grade == "HGG" else rng.uniform(0.05, 0.15)
-    offset = coords - seeds[0].reshape(3, 1, 1, 1).astype(np.float32)
+    offset = coords - centre.reshape(3, 1, 1, 1).astype(np.float32)
     shrink = 1 - strength * np.exp(-np.sum(offset ** 2, axis=0) / reach ** 2)
-    coords = seeds[0].reshape(3, 1, 1, 1) + offset * shrink
-    del offset, shrink
+    return centre.reshape(3, 1, 1, 1) + offset * shrink
 
+
+def _tissue_maps(tpl, coords):
+    """Grey matter, white matter, CSF fractions (summing to 1 in the brain), ventricles, brain mask."""
     gm, wm, csf, ventricles = (ndimage.map_coordinates(volume, coords, order=1, cval=0.0, prefilter=False)
                                for volume in (tpl.gm, tpl.wm, tpl.csf, tpl.ventricles))
     total = gm + wm + csf
     brain = total > 0.5
     norm = np.where(brain, total, 1)
-    gm, wm, csf = gm / norm, wm / norm, csf / norm
+    return gm / norm, wm / norm, csf / norm, ventricles, brain
 
-    # Atrophy: CSF spreads into the tissue next to it (wider sulci, larger ventricles),
-    # grey matter first; the template, an average of 152 brains, has almost no sulci.
+
+def _atrophy(rng, gm, wm, csf, ventricles, brain):
+    """CSF spreads into the tissue next to it (wider sulci, larger ventricles), grey matter
+    first; the template, an average of 152 brains, has almost no sulci."""
     atrophy = rng.uniform(*ATROPHY)
     spread = ndimage.gaussian_filter(csf, 1.2) * (1 + 1.5 * ventricles)
-    gained = np.clip(atrophy * 1.6 * spread * (0.7 + 0.6 * _coarse_field(rng, shape, 8.0) ** 2), 0, 1)
+    gained = np.clip(atrophy * 1.6 * spread * (0.7 + 0.6 * _coarse_field(rng, csf.shape, 8.0) ** 2), 0, 1)
     gained = np.minimum(gained, gm + 0.5 * wm) * brain
     from_gm = np.minimum(gained, gm)
-    gm, wm, csf = gm - from_gm, wm - (gained - from_gm), csf + gained
+    return gm - from_gm, wm - (gained - from_gm), csf + gained
 
-    # Tumour regions, from the growth fields sampled in the output space.
+
+def _sample_growths(growths, coords, shape):
+    """The tumour growth fields (density, and the score that orders core and ET) in the output box."""
     density = np.zeros(shape, dtype=np.float32)
     score = np.full(shape, -np.inf, dtype=np.float32)
     for origin, spacing, grown, bulk in growths:
@@ -433,62 +490,73 @@ def synthesize_case(seed: int, index: int) -> SyntheticCase:
                                                               prefilter=False))
         sampled = ndimage.map_coordinates(bulk, box_coords, order=1, cval=-np.inf, prefilter=False)
         score = np.maximum(score, np.where(np.isfinite(sampled), sampled, -np.inf))
-    del coords
-    labels_box, pattern = _tumour_labels(rng, grade, (wt, core, et), density, score, brain, csf, wm)
-    tumour = labels_box > 0
+    return density, score
 
-    tissue_box = np.zeros(shape, dtype=np.uint8)
-    tissue_box[csf > 0.9] = 1
-    tissue_box[gm > 0.9] = 2
-    tissue_box[wm > 0.9] = 3
-    tissue_box[tumour] = 0
 
-    mimics = _mimics(rng, shape, brain, csf, wm, ventricles, tumour)
-    brain_out = brain & ~mimics["stripped"]
-    visible = brain_out | (mimics["shell"] > 0)  # what the skull stripping kept
+def _tissue_classes(gm, wm, csf, tumour) -> np.ndarray:
+    """uint8 map of nearly pure tissue (1 CSF, 2 GM, 3 WM), 0 elsewhere and in the tumour."""
+    tissue = np.zeros(gm.shape, dtype=np.uint8)
+    tissue[csf > 0.9] = 1
+    tissue[gm > 0.9] = 2
+    tissue[wm > 0.9] = 3
+    tissue[tumour] = 0
+    return tissue
 
-    normal_texture = {m: _region_texture(rng, shape, TEXTURE_SIGMA["normal"]) for m in MODALITIES}
-    region_textures = {tissue: (_region_texture(rng, shape, TEXTURE_SIGMA[tissue]),
-                                _region_texture(rng, shape, TEXTURE_SIGMA[tissue]))
-                       for tissue in TUMOUR_LABELS}
-    bias_amplitude = rng.uniform(0.05, 0.15)
-    inplane = rng.uniform(*INPLANE_BLUR)
-    low_resolution = rng.uniform() < LOW_RESOLUTION_PROBABILITY
-    if low_resolution:
-        inplane = rng.uniform(*LOW_RESOLUTION_BLUR)
-    images = {}
-    for modality in MODALITIES:
-        image = (gm * contrasts["gm"][modality] + wm + csf * contrasts["csf"][modality]) \
-            * normal_texture[modality]
-        for tissue, (shared, own) in region_textures.items():
-            region = labels_box == TUMOUR_LABELS[tissue]
-            # Part of the texture is shared by the contrasts (the same cells), part is not.
-            image[region] = contrasts[tissue][modality] * np.sqrt(shared[region] * own[region])
-        image = _apply_mimics(image, modality, mimics)
-        image = np.where(visible, image, 0)
-        bias = (1 + _smooth_field_1d(rng, shape[0], 3, bias_amplitude / 1.7)[:, None, None]) \
-            * (1 + _smooth_field_1d(rng, shape[1], 3, bias_amplitude / 1.7)[None, :, None]) \
-            * (1 + _smooth_field_1d(rng, shape[2], 3, bias_amplitude / 1.7)[None, None, :])
-        image = image * bias
-        sigma = rng.uniform(*NOISE)
-        image = np.sqrt((image + sigma * rng.standard_normal(shape, dtype=np.float32)) ** 2
-                        + (sigma * rng.standard_normal(shape, dtype=np.float32)) ** 2)
-        thick = rng.uniform(*THICK_SLICE_BLUR) if modality in THICK_SLICE_CONTRASTS else 0.0
-        thick = max(thick, inplane)
-        image = ndimage.gaussian_filter(image, (thick, inplane, inplane))
-        wm_intensity = rng.uniform(250, 1200)
-        # At least 1 inside: a zero is background to every reader of skull-stripped scans.
-        image = np.clip(np.round(image * wm_intensity), 1, 32767).astype(np.int16) * visible
-        full = np.zeros(ORIGINAL_SHAPE, dtype=np.int16)
-        full[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = image
-        images[modality] = full
 
-    labels = np.zeros(ORIGINAL_SHAPE, dtype=np.uint8)
-    labels[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = np.where(brain_out, labels_box, 0)
-    tissue = np.zeros(ORIGINAL_SHAPE, dtype=np.uint8)
-    tissue[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = np.where(brain_out, tissue_box, 0)
-    drawn = {"pattern": pattern, "multifocal": len(seeds) > 1, "low_resolution": low_resolution}
-    return SyntheticCase(case_id(index), grade, images, labels, tissue, drawn)
+def _draw_acquisition(rng, shape) -> dict:
+    """Per-case textures and scanner properties shared by the four contrasts."""
+    acquisition = {
+        "normal_texture": {m: _region_texture(rng, shape, TEXTURE_SIGMA["normal"]) for m in MODALITIES},
+        "region_textures": {tissue: (_region_texture(rng, shape, TEXTURE_SIGMA[tissue]),
+                                     _region_texture(rng, shape, TEXTURE_SIGMA[tissue]))
+                            for tissue in TUMOUR_LABELS},
+        "bias_amplitude": rng.uniform(0.05, 0.15),
+        "inplane": rng.uniform(*INPLANE_BLUR),
+        "low_resolution": rng.uniform() < LOW_RESOLUTION_PROBABILITY,
+    }
+    if acquisition["low_resolution"]:
+        acquisition["inplane"] = rng.uniform(*LOW_RESOLUTION_BLUR)
+    return acquisition
+
+
+def _render(modality, tissues, labels_box, contrasts, acquisition, mimics, visible) -> np.ndarray:
+    """The noiseless image of one contrast: tissues, tumour regions with their texture, mimics."""
+    gm, wm, csf = tissues
+    image = (gm * contrasts["gm"][modality] + wm + csf * contrasts["csf"][modality]) \
+        * acquisition["normal_texture"][modality]
+    for tissue, (shared, own) in acquisition["region_textures"].items():
+        region = labels_box == TUMOUR_LABELS[tissue]
+        # Part of the texture is shared by the contrasts (the same cells), part is not.
+        image[region] = contrasts[tissue][modality] * np.sqrt(shared[region] * own[region])
+    image = _apply_mimics(image, modality, mimics)
+    return np.where(visible, image, 0)
+
+
+def _acquire(rng, image, modality, acquisition, visible) -> np.ndarray:
+    """What a scanner makes of it: bias field, Rician noise, slice thickness and in-plane
+    blur, an arbitrary intensity scale; int16 with at least 1 inside the brain."""
+    shape = image.shape
+    amplitude = acquisition["bias_amplitude"] / 1.7
+    bias = (1 + _smooth_field_1d(rng, shape[0], 3, amplitude)[:, None, None]) \
+        * (1 + _smooth_field_1d(rng, shape[1], 3, amplitude)[None, :, None]) \
+        * (1 + _smooth_field_1d(rng, shape[2], 3, amplitude)[None, None, :])
+    image = image * bias
+    sigma = rng.uniform(*NOISE)
+    image = np.sqrt((image + sigma * rng.standard_normal(shape, dtype=np.float32)) ** 2
+                    + (sigma * rng.standard_normal(shape, dtype=np.float32)) ** 2)
+    thick = rng.uniform(*THICK_SLICE_BLUR) if modality in THICK_SLICE_CONTRASTS else 0.0
+    inplane = acquisition["inplane"]
+    image = ndimage.gaussian_filter(image, (max(thick, inplane), inplane, inplane))
+    wm_intensity = rng.uniform(250, 1200)
+    # At least 1 inside: a zero is background to every reader of skull-stripped scans.
+    return np.clip(np.round(image * wm_intensity), 1, 32767).astype(np.int16) * visible
+
+
+def _in_full_volume(box_array: np.ndarray, box) -> np.ndarray:
+    """Place an array computed in the brain's box into a zero ``(155, 240, 240)`` volume."""
+    full = np.zeros(ORIGINAL_SHAPE, dtype=box_array.dtype)
+    full[box] = box_array
+    return full
 
 
 def _mimics(rng, shape, brain, csf, wm, ventricles, tumour) -> dict:
@@ -578,17 +646,12 @@ def write_case(case: SyntheticCase, out_dir: Path) -> Path:
     import SimpleITK as sitk
 
     final = Path(out_dir) / case.case_id
-    tmp = Path(out_dir) / f".{case.case_id}.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
     volumes = dict(case.images, **{LABEL_SUFFIX: case.labels})
-    for name, array in volumes.items():
-        # Level 1: these volumes are written once and read a few times; speed wins.
-        sitk.WriteImage(_to_sitk(array), str(tmp / f"{case.case_id}_{name}.nii.gz"),
-                        useCompression=True, compressionLevel=1)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+    with atomic_folder(final) as tmp:
+        for name, array in volumes.items():
+            # Level 1: these volumes are written once and read a few times; speed wins.
+            sitk.WriteImage(_to_sitk(array), str(tmp / f"{case.case_id}_{name}.nii.gz"),
+                            useCompression=True, compressionLevel=1)
     return final
 
 
@@ -647,10 +710,8 @@ def _complete_case(folder: Path) -> bool:
 
 def _write_name_mapping(out_dir: Path, cases) -> None:
     """BraTS 2019's ``name_mapping.csv`` (Grade, BraTS_2019_subject_ID): grades for the split."""
-    tmp = out_dir / ".name_mapping.csv.tmp"
-    with open(tmp, "w", newline="") as handle:
+    with atomic_file(out_dir / "name_mapping.csv") as tmp, open(tmp, "w", newline="") as handle:
         writer = csv.writer(handle)
         writer.writerow(["Grade", "BraTS_2019_subject_ID"])
         for cid, grade in cases:
             writer.writerow([grade, cid])
-    os.replace(tmp, out_dir / "name_mapping.csv")

@@ -11,10 +11,10 @@ import json
 import shutil
 from pathlib import Path
 
-from . import prepare as preparation
+from . import preparation
 from . import synth
-from .config import SEED, course_root, default_workers, sample_patients
-from .files import write_text_atomic
+from ..settings import SEED, course_root, default_workers, sample_patients
+from ..files import write_text_atomic
 
 CACHE = ".tp3_cache/synthetic_brats"
 #: Written next to the preparation manifest: which generator made the sample.
@@ -23,14 +23,15 @@ SAMPLE_RECORD = "data/.tp3-sample.json"
 
 def ensure_sample(root=None, n_patients: int | None = None, seed: int = SEED,
                   workers: int | None = None, progress: bool = True) -> Path:
-    """Build ``n_patients`` synthetic cases (default :func:`tp3.config.sample_patients`)
+    """Build ``n_patients`` synthetic cases (default :func:`tp3.settings.sample_patients`)
     into the course layout under ``root`` unless complete course data is there already.
-    Returns the root. Idempotent. A sample made by an earlier generator is kept (runs and
-    logs depend on it) with a notice saying how to rebuild it."""
+    Returns the root. Idempotent. A sample made by an earlier generator, or of another size
+    than the one asked for, is kept (runs and logs depend on it) with a notice saying how
+    to rebuild it."""
     root = Path(root) if root is not None else course_root()
     manifest = preparation.read_manifest(root)
     if manifest.get("status") == "done":
-        _notice_if_outdated(root, manifest)
+        _notice_if_outdated(root, manifest, n_patients or sample_patients())
         return root
     n_patients = n_patients or sample_patients()
     workers = workers or default_workers()
@@ -52,15 +53,20 @@ def ensure_sample(root=None, n_patients: int | None = None, seed: int = SEED,
     return root
 
 
-def _notice_if_outdated(root: Path, manifest: dict) -> None:
+def _notice_if_outdated(root: Path, manifest: dict, wanted: int) -> None:
     if not str(manifest.get("source", "")).endswith(CACHE):
         return  # real data, or cases an instructor made: not ours to judge
     try:
         generator = json.loads((root / SAMPLE_RECORD).read_text()).get("generator")
     except (OSError, ValueError):
         generator = "v1"
+    rebuild = (f"To rebuild it: make clean-data (or delete {root / 'data'}, {root / 'datasets'} and "
+               f"{root / 'origin_data'} but their README.md), then rerun.")
     if generator != synth.GENERATOR_VERSION:
         print(f"Note: the course data in {root} was made by the synthetic generator {generator}; "
-              f"this kit has {synth.GENERATOR_VERSION}. To rebuild it: make clean-data (or delete "
-              f"{root / 'data'}, {root / 'datasets'} and {root / 'origin_data'} but their README.md), "
-              "then rerun.")
+              f"this kit has {synth.GENERATOR_VERSION}. {rebuild}")
+    patients = manifest.get("patients")
+    if patients is not None and patients != wanted:
+        kind = "a smaller sample, e.g. CI's smoke sample" if patients < wanted else "a larger sample"
+        print(f"Note: keeping the {patients} synthetic cases in {root} ({kind}); {wanted} were asked "
+              f"for. {rebuild}")

@@ -1,0 +1,24 @@
+"""Instructor tools: everything that makes or manages the course rather than teaching it.
+
+``synth``        synthetic BraTS-like cases from the MNI template (``python -m tp3 synth``)
+``preparation``  BraTS 2019 cases -> the course layout (``python -m tp3 prepare``)
+``sample``       the default synthetic sample, built once per course root (``python -m tp3 sample``)
+``evaluation``   predict, export and score a folder of patients (``python -m tp3 evaluate``)
+``realism``      intensity and shape statistics that compare synthetic and real cases
+``notebooks``    student notebooks from the solutions, stripping, HTML (``python -m tp3 notebooks``)
+``cli``          the command line, ``python -m tp3 <command>``
+"""
+
+import importlib
+
+_SUBMODULES = ("cli", "evaluation", "notebooks", "preparation", "realism", "sample", "synth")
+
+
+def __getattr__(name):
+    if name in _SUBMODULES:
+        return importlib.import_module(f"{__name__}.{name}")
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__():
+    return list(_SUBMODULES)

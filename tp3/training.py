@@ -1,0 +1,278 @@
+"""Training the U-Net (handout §4-5, Ex 7 and 9): data, compilation, callbacks, the run.
+
+Ex 7   ``load_split`` (a split in memory), ``make_dataset`` (batches, one-hot labels),
+       ``set_precision``, ``compile_unet`` (Adam, cross-entropy, accuracy and Dice WT/TC/ET),
+       ``make_callbacks`` (checkpoint, TensorBoard, LR schedule, CSV log, ``PredictionImages``),
+       ``TrainConfig`` + ``save_config``; ``train`` is those pieces in one call.
+Ex 9   the same with ``TrainConfig(augment=True)`` (``make_dataset(..., augment=True)``).
+
+The notebook's Ex 7 cells and :func:`train` build the same things (a test compares them);
+the CLI, ``make demo``, Ex 9 and the reference runs of Ex 10 all go through :func:`train`.
+
+``python -m tp3 train --root ROOT --epochs E [--augment] --logdir DIR --model-out PATH``
+writes into ``DIR``: TensorBoard scalars (``train/``, ``validation/``), prediction images
+of fixed validation slices at up to 10 epochs (``images/``), ``training_log.csv`` and
+``config.json`` — the full configuration, which ``--config DIR/config.json`` replays.
+
+Batches come from the split held in memory (:func:`load_split`, read once and normalised
+as :func:`tp3.predict.load_image` does for prediction): ``tf.data`` shuffles, batches,
+augments (optional) and one-hot encodes them, so no batch waits on NIfTI decoding.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from . import settings
+from .data import most_tumour_slices, read_slices, read_split
+from .files import write_text_atomic
+from .metrics import region_dice_metrics
+from .preprocessing import COURSE_SHAPE, labels_to_classes
+from .settings import TrainConfig
+from .viz import class_overlay, to_grey_rgb
+
+__all__ = ["TrainConfig", "seed_everything", "load_split", "make_dataset", "set_precision", "compile_unet",
+           "step_decay", "preview_slices", "PredictionImages", "make_callbacks", "save_config", "train"]
+
+
+def seed_everything(seed: int) -> None:
+    """The one place where training randomness is seeded (Python, numpy, TensorFlow)."""
+    keras.utils.set_random_seed(seed)
+    tf.config.experimental.enable_op_determinism()
+
+
+def load_split(split: str, root=None, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """All slices of a split: images float32 ``(N, 96, 96, 4)`` normalised, classes uint8
+    ``(N, 96, 96)`` in {0,1,2,3} (label 4 -> class 3), ``N = 77 x patients``. Ex 7.
+
+    Images are read by :func:`tp3.predict.load_image`, the network's one input path.
+    """
+    from tqdm.auto import tqdm
+
+    from .predict import load_image
+
+    patients = read_split(split, root)
+    if not patients:
+        raise ValueError(f"the {split} split is empty: datasets/{split}.txt lists no patient; "
+                         "rebuild the course data with more cases (python -m tp3 prepare)")
+    images, classes = [], []
+    for patient in tqdm(patients, desc=f"loading {split}", unit="patient", disable=not progress):
+        try:
+            images.append(load_image(patient, root))
+            classes.append(labels_to_classes(read_slices(patient, settings.LABEL_SUFFIX, root)))
+        except FileNotFoundError as error:
+            raise FileNotFoundError(
+                f"patient {patient} is listed in datasets/{split}.txt but its slices are missing "
+                f"({error}); rebuild the course data or remove the line") from None
+    return np.concatenate(images), np.concatenate(classes)
+
+
+def make_dataset(images: np.ndarray, classes: np.ndarray, batch_size: int, shuffle: bool,
+                 augment: bool = False, seed: int = 0):
+    """``tf.data.Dataset`` of ``(images (B, 96, 96, 4) float32, one-hot (B, 96, 96, 4) float32)``.
+
+    Shuffled every epoch (deterministically for a seed) when ``shuffle``; augmented per
+    batch with seeds drawn from ``tf.data.Dataset.random`` (new each epoch, same for the
+    same seed) when ``augment``.
+    """
+    from .augment import augment_batch
+
+    if len(images) == 0:
+        raise ValueError("no slices to train on: the split is empty")
+    if images.shape[1:] != (96, 96, 4) or classes.shape != images.shape[:-1]:
+        raise ValueError(f"expected images (N, 96, 96, 4) and classes (N, 96, 96), got "
+                         f"{images.shape} and {classes.shape}")
+    dataset = tf.data.Dataset.from_tensor_slices((images, classes))
+    if shuffle:
+        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size)
+    if augment:
+        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
+        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+            lambda batch, pair: augment_batch(batch[0], batch[1], pair),
+            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    dataset = dataset.map(lambda x, y: (x, tf.one_hot(tf.cast(y, tf.int32), settings.N_CLASSES)),
+                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return dataset.prefetch(tf.data.AUTOTUNE)
+
+
+@contextlib.contextmanager
+def precision_policy(policy: str):
+    """Build models under the Keras dtype ``policy`` inside the block, then restore the previous one."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
+
+
+def announce_precision(requested: str | None = None) -> str:
+    """The Keras dtype policy for ``requested`` (:func:`tp3.settings.resolve_precision`), printed with why."""
+    policy, why = settings.resolve_precision(requested)
+    print(f"Precision: {policy} ({why})")
+    return policy
+
+
+def set_precision(requested: str | None = None) -> str:
+    """Ex 7: the precision of the models built from now on (default :data:`tp3.settings.PRECISION`).
+
+    Sets Keras' global dtype policy, prints it and why, returns it (``"float32"``,
+    ``"mixed_bfloat16"`` or ``"mixed_float16"``). Mixed precision computes in 16 bits;
+    the weights, the softmax head, the loss and the metrics stay float32.
+    """
+    policy = announce_precision(requested)
+    keras.config.set_dtype_policy(policy)
+    return policy
+
+
+def compile_unet(model, learning_rate: float = settings.LEARNING_RATE):
+    """Adam + categorical cross-entropy (the handout's loss), accuracy and Dice WT/TC/ET. Ex 7.
+
+    A model built under ``mixed_float16`` gets Keras' dynamic loss scaling (its optimizer
+    is wrapped in a ``LossScaleOptimizer`` by ``compile``); bfloat16 needs none.
+    """
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss="categorical_crossentropy",
+                  metrics=["accuracy", *region_dice_metrics()])
+    return model
+
+
+def step_decay(learning_rate: float, decay: float, every: int):
+    """Learning-rate schedule ``epoch -> lr``: multiplied by ``decay`` every ``every`` epochs."""
+    def schedule(epoch, lr=None):
+        return float(learning_rate * decay ** (epoch // every))
+    return schedule
+
+
+def preview_slices(classes: np.ndarray, n: int = settings.N_PREVIEW_SLICES) -> list[int]:
+    """Indices of ``n`` validation slices to watch during training, in increasing order:
+    the slice with the most tumour of each patient (:func:`tp3.data.most_tumour_slices`),
+    the patients with the most tumour first. ``classes`` ``(77 x patients, 96, 96)``."""
+    n_slices = COURSE_SHAPE[0]
+    if len(classes) % n_slices:
+        return sorted(most_tumour_slices(classes, n))
+    starts = range(0, len(classes), n_slices)
+    best = [start + most_tumour_slices(classes[start:start + n_slices])[0] for start in starts]
+    best = sorted(best, key=lambda i: -np.count_nonzero(classes[i]))[:n]
+    extra = [i for i in most_tumour_slices(classes, n + len(best)) if i not in best]
+    return sorted(best + extra[:n - len(best)])
+
+
+def preview_epochs(epochs: int, n: int = settings.N_PREVIEW_EPOCHS) -> list[int]:
+    """The (0-based) epochs at which :class:`PredictionImages` draws: every epoch of a short
+    run; at most ``n`` of a long one, spaced geometrically from epoch 0 to the last, so the
+    early epochs (where predictions change most) are seen, and TensorBoard, which keeps 10
+    images per tag by default, shows them all."""
+    if epochs <= n:
+        return list(range(epochs))
+    later = np.unique(np.round(np.geomspace(1, epochs - 1, n - 1)).astype(int))
+    return [0, *later.tolist()]
+
+
+def prediction_panel(flair: np.ndarray, truth: np.ndarray, prediction: np.ndarray) -> np.ndarray:
+    """FLAIR | ground truth | prediction, in colour: uint8 ``(96, 288, 3)`` for one slice."""
+    return np.concatenate([to_grey_rgb(flair), class_overlay(flair, truth),
+                           class_overlay(flair, prediction)], axis=1)
+
+
+class PredictionImages(keras.callbacks.Callback):
+    """Writes FLAIR | ground truth | prediction panels of fixed validation slices to
+    TensorBoard (tag ``predictions``, folder ``logdir/images``) at the epochs of
+    :func:`preview_epochs` for a run of ``epochs`` epochs. Ex 7.
+
+    ``images`` float32 ``(K, 96, 96, 4)`` normalised, ``classes`` uint8 ``(K, 96, 96)``.
+    """
+
+    def __init__(self, images: np.ndarray, classes: np.ndarray, logdir, epochs: int):
+        super().__init__()
+        self.images, self.classes, self.logdir = images, classes, str(logdir)
+        self.epochs = set(preview_epochs(epochs))
+        self.flair = images[..., settings.MODALITIES.index("flair")]
+        self.writer = tf.summary.create_file_writer(str(Path(logdir) / "images"))
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch not in self.epochs:
+            return
+        predicted = np.argmax(self.model.predict(self.images, verbose=0), axis=-1)
+        panels = np.stack([prediction_panel(self.flair[i], self.classes[i], predicted[i])
+                           for i in range(len(self.images))])
+        with self.writer.as_default():
+            tf.summary.image("predictions", panels, step=epoch, max_outputs=len(panels),
+                             description="FLAIR | ground truth | prediction")
+        self.writer.flush()
+
+
+def make_callbacks(cfg: TrainConfig, preview: tuple[np.ndarray, np.ndarray]) -> list:
+    """Checkpoint (.keras, best val_loss), TensorBoard, LR schedule, CSV log, prediction images. Ex 7.
+
+    ``preview``: ``(images (K, 96, 96, 4), classes (K, 96, 96))`` of the validation slices
+    to draw (:func:`preview_slices`).
+    """
+    logdir = Path(cfg.logdir)
+    return [
+        keras.callbacks.ModelCheckpoint(cfg.model_out, monitor="val_loss", save_best_only=True),
+        keras.callbacks.TensorBoard(log_dir=str(logdir), write_graph=False),
+        keras.callbacks.LearningRateScheduler(step_decay(cfg.learning_rate, cfg.lr_decay,
+                                                         cfg.lr_decay_every)),
+        keras.callbacks.CSVLogger(str(logdir / "training_log.csv")),
+        PredictionImages(*preview, logdir, epochs=cfg.epochs),
+    ]
+
+
+def distribution_strategy():
+    """``MirroredStrategy`` when more than one GPU is visible, else the default strategy."""
+    if len(tf.config.list_logical_devices("GPU")) > 1:
+        return tf.distribute.MirroredStrategy()
+    return tf.distribute.get_strategy()
+
+
+def save_config(cfg: TrainConfig) -> Path:
+    """Write ``config.json`` (with the replay command) atomically into the log folder."""
+    logdir = Path(cfg.logdir)
+    logdir.mkdir(parents=True, exist_ok=True)
+    content = dataclasses.asdict(cfg)
+    content["precision_policy"] = settings.resolve_precision(cfg.precision)[0]
+    content["replay"] = f"python -m tp3 train --config {logdir / 'config.json'}"
+    content["versions"] = _versions()
+    return write_text_atomic(logdir / "config.json", json.dumps(content, indent=2) + "\n")
+
+
+def _versions() -> dict:
+    return {"python": sys.version.split()[0], "tensorflow": tf.__version__,
+            "keras": keras.__version__, "numpy": np.__version__}
+
+
+def train(cfg: TrainConfig, data=None, progress: bool = True):
+    """Train a U-Net as ``cfg`` says; returns the Keras ``History``. Ex 7 (and Ex 9 with augment).
+
+    ``data``: optional ``((x_train, y_train), (x_val, y_val))`` arrays already loaded
+    (images normalised, classes 0-3), else read from ``cfg.root`` with :func:`load_split`.
+    The pieces are those of the notebook's Ex 7 cells: :func:`make_dataset`,
+    :func:`compile_unet`, :func:`make_callbacks`, then ``model.fit``.
+    """
+    from .unet import build_unet
+
+    seed_everything(cfg.seed)
+    if data is None:
+        data = (load_split("train", cfg.root, progress), load_split("validation", cfg.root, progress))
+    (x_train, y_train), (x_val, y_val) = data
+    train_set = make_dataset(x_train, y_train, cfg.batch_size, shuffle=True, augment=cfg.augment,
+                             seed=cfg.seed)
+    val_set = make_dataset(x_val, y_val, cfg.batch_size, shuffle=False)
+    keep = preview_slices(y_val)
+    with distribution_strategy().scope(), precision_policy(announce_precision(cfg.precision)):
+        model = compile_unet(build_unet(cfg.width), cfg.learning_rate)
+    save_config(cfg)
+    Path(cfg.model_out).parent.mkdir(parents=True, exist_ok=True)
+    return model.fit(train_set, validation_data=val_set, epochs=cfg.epochs, shuffle=False,
+                     callbacks=make_callbacks(cfg, (x_val[keep], y_val[keep])),
+                     verbose=1 if progress else 0)
