@@ -2,9 +2,10 @@
 
   metrics   seconds for evalAllSample on one 155x240x240 patient, all regions (target <= 2 s)
   inverse   seconds for get_mask2original_shape on one patient's (77, 96, 96, 4) probabilities
-  ceiling   the resolution ceiling: ground truth -> course preprocessing -> one-hot ->
-            get_mask2original_shape, scored against the original ground truth: the best any
-            model can reach at 96x96 (mean and min over the patients)
+  ceiling   what the 96x96 grid costs a perfect hard segmentation: ground truth -> course
+            preprocessing -> one-hot -> get_mask2original_shape, scored against the original
+            ground truth (mean and min over the patients); a network's soft probabilities
+            can do better on a patient
 
     python benchmarks/bench_eval.py [--root ROOT]
 """
@@ -49,7 +50,7 @@ def main() -> None:
     print(f"metrics (evalAllSample, 3 regions x 4 metrics): median {statistics.median(metric_s):.2f} s, "
           f"max {max(metric_s):.2f} s per patient (target <= 2 s)")
     print(f"inverse (get_mask2original_shape): median {statistics.median(inverse_s):.2f} s per patient")
-    print("resolution ceiling, Dice (mean / min over patients):")
+    print("ground truth round trip at 96x96 (what the grid costs), Dice (mean / min over patients):")
     for region, values in dice.items():
         print(f"  {region}: {np.mean(values):.3f} / {np.min(values):.3f}")
 

@@ -3,13 +3,16 @@
 Trains a U-Net (width 16, ``auto`` precision, augmentation on, a fixed number of epochs
 that fits in about an hour on 2 CPU cores) on the default synthetic sample only, keeps
 its best validation checkpoint, then scores it with the kit's own evaluation code
-(:func:`tp3.evaluate.evaluate_case_folder`: course preprocessing, prediction back to the
+(:func:`tp3.tools.evaluation.evaluate_case_folder`: course preprocessing, prediction back to the
 original space, BraTS metrics) on held-out synthetic cases (a seed the sample never uses)
 and on every case of ``--real`` (BraTS 2019 layout). Prints one table: Dice per region,
 the ET volume predicted (cm³), and the means of each group.
 
     python benchmarks/bench_sim2real.py --real ../shared/real [--root ROOT] [--epochs 50]
         [--heldout 6] [--out DIR]
+    python benchmarks/bench_sim2real.py --real ../shared/real --model models/pretrained.keras
+
+With ``--model`` nothing is trained: that model is scored the same way.
 
 The sample is the course root's (built if absent); the model and logs go to ``--out``
 (default ``ROOT/logs/sim2real``), so a run can be looked at in TensorBoard afterwards.
@@ -52,6 +55,7 @@ def main() -> int:
     parser.add_argument("--heldout", type=int, default=6, help="held-out synthetic cases")
     parser.add_argument("--no-augment", action="store_true")
     parser.add_argument("--out", type=Path, default=None, help="folder for the model and logs")
+    parser.add_argument("--model", type=Path, default=None, help="score this trained model instead of training one")
     args = parser.parse_args()
 
     from tp3.settings import SEED
@@ -61,22 +65,26 @@ def main() -> int:
     from tp3.training import TrainConfig, train
 
     real = case_folders([args.real])
-    root = ensure_sample(args.root, progress=False)
-    out = args.out or root / "logs" / "sim2real"
-    cfg = TrainConfig(root=str(root), logdir=str(out), model_out=str(out / "model.keras"),
-                      epochs=args.epochs, width=args.width, augment=not args.no_augment)
-    start = time.perf_counter()
-    history = train(cfg, progress=False).history
-    minutes = (time.perf_counter() - start) / 60
-    model = load_model(cfg.model_out)
+    if args.model:
+        model = load_model(args.model)
+        print(f"model {args.model} (not trained here)")
+    else:
+        root = ensure_sample(args.root, progress=False)
+        out = args.out or root / "logs" / "sim2real"
+        cfg = TrainConfig(root=str(root), logdir=str(out), model_out=str(out / "model.keras"),
+                          epochs=args.epochs, width=args.width, augment=not args.no_augment)
+        start = time.perf_counter()
+        history = train(cfg, progress=False).history
+        minutes = (time.perf_counter() - start) / 60
+        model = load_model(cfg.model_out)
+        best = int(np.argmin(history["val_loss"]))
+        print(f"U-Net width {cfg.width}, {cfg.epochs} epochs ({minutes:.0f} min), augmentation "
+              f"{'on' if cfg.augment else 'off'}, trained on {root} (synthetic sample); best validation "
+              f"loss {history['val_loss'][best]:.4f} at epoch {best + 1}")
     with tempfile.TemporaryDirectory() as tmp:
         generate(tmp, args.heldout, SEED + HELDOUT_SEED_OFFSET, workers=2, progress=False)
         rows = score(model, case_folders([tmp]), "synthetic") + score(model, real, "real")
 
-    best = int(np.argmin(history["val_loss"]))
-    print(f"U-Net width {cfg.width}, {cfg.epochs} epochs ({minutes:.0f} min), augmentation "
-          f"{'on' if cfg.augment else 'off'}, trained on {root} (synthetic sample); best validation "
-          f"loss {history['val_loss'][best]:.4f} at epoch {best + 1}")
     print(f"{'case':<24}{'source':<11}" + "".join(f"{r + ' Dice':>9}" for r in REGIONS) + f"{'ET cm3':>9}")
     for row in rows:
         print(f"{row['case']:<24}{row['source']:<11}" + "".join(f"{row[r]:9.3f}" for r in REGIONS)

@@ -126,9 +126,11 @@ def epoch_seconds(logdir: Path) -> list[float]:
     """Wall time of each epoch after the first, from the TensorBoard event files of a run."""
     from tensorboard.backend.event_processing.event_accumulator import TENSORS, EventAccumulator
 
+    from tp3.tblogs import SCALAR_TAGS
+
     events = EventAccumulator(str(logdir / "train"), size_guidance={TENSORS: 0}).Reload()
-    # Keras 3 writes its scalars as tensor summaries.
-    ends = [event.wall_time for event in events.Tensors("epoch_loss")]
+    # The scalars are written as tensor summaries, once per epoch when it ends.
+    ends = [event.wall_time for event in events.Tensors(SCALAR_TAGS["loss"][0])]
     return list(np.diff(ends))
 
 

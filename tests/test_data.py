@@ -95,6 +95,17 @@ def test_ensure_sample_builds_once(tmp_path, monkeypatch):
     assert record == {"generator": sample.synth.GENERATOR_VERSION, "patients": 3, "seed": settings.SEED}
 
 
+def test_a_sample_of_another_size_is_kept_with_a_notice(tmp_path, capsys):
+    """After `make test` (10 smoke cases), a full-mode run must not use them silently."""
+    root = sample.ensure_sample(tmp_path, n_patients=3, workers=2, progress=False)
+    capsys.readouterr()
+    sample.ensure_sample(root, n_patients=40, progress=False)
+    notice = capsys.readouterr().out
+    assert "keeping the 3 synthetic cases" in notice and "40 were asked" in notice and "make clean-data" in notice
+    sample.ensure_sample(root, n_patients=3, progress=False)
+    assert capsys.readouterr().out == ""
+
+
 def test_a_sample_from_an_older_generator_is_kept_with_a_notice(course_root, tmp_path, capsys):
     """Runs and logs depend on the data: an older synthetic sample is not replaced silently,
     nor used silently."""

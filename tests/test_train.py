@@ -43,12 +43,12 @@ def test_logs_images_config_checkpoint(first_run):
     cfg, history = first_run
     scalars = tblogs.read_scalars(cfg.logdir)
     assert set(scalars) >= {"train", "validation"}
-    steps, values = scalars["train"]["epoch_loss"]
+    steps, values = scalars["train"]["loss"]
     np.testing.assert_allclose(values, history["loss"], rtol=1e-5)
     images = tblogs.read_images(cfg.logdir)
     assert sorted(images) == [0, 1, 2, 3]
-    panel = images[3][0]
-    assert panel.shape == (96, 288, 3) and panel.dtype == np.uint8
+    grid = images[3][0]  # one image per epoch: a row per preview slice, three columns
+    assert grid.ndim == 3 and grid.shape[2] == 3 and grid.dtype == np.uint8 and grid.shape[0] > grid.shape[1]
     with open(f"{cfg.logdir}/training_log.csv") as handle:
         assert len(list(csv.DictReader(handle))) == 4
     saved = json.loads(open(f"{cfg.logdir}/config.json").read())
@@ -172,14 +172,14 @@ def test_precision_flag():
 
 def _describe_callbacks(callbacks) -> list:
     """What makes each callback behave as it does (its kind and settings), comparable with ==."""
-    from tp3.training import PredictionImages
+    from tp3.training import PredictionImages, TensorBoardLogs
 
     described = []
     for cb in callbacks:
         if isinstance(cb, keras.callbacks.ModelCheckpoint):
             described.append(("checkpoint", str(cb.filepath), cb.monitor, cb.save_best_only))
-        elif isinstance(cb, keras.callbacks.TensorBoard):
-            described.append(("tensorboard", str(cb.log_dir), cb.write_graph, cb.histogram_freq, cb.update_freq))
+        elif isinstance(cb, TensorBoardLogs):
+            described.append(("tensorboard", str(cb.logdir), cb.hparams))
         elif isinstance(cb, keras.callbacks.LearningRateScheduler):
             described.append(("lr", [cb.schedule(epoch) for epoch in (0, 1, 49, 50, 120, 199)]))
         elif isinstance(cb, keras.callbacks.CSVLogger):
@@ -191,7 +191,7 @@ def _describe_callbacks(callbacks) -> list:
     return described
 
 
-def test_notebook_ex7_cells_build_what_train_builds(tmp_path, tiny_data):
+def test_notebook_ex7_cells_build_what_train_builds(course_root, tiny_data):
     """The solution's compile and callbacks cells against compile_unet and make_callbacks."""
     import nbformat
 
@@ -203,7 +203,7 @@ def test_notebook_ex7_cells_build_what_train_builds(tmp_path, tiny_data):
     compile_cell = next(c.source for c in cells if "model.compile(" in c.source)
     callbacks_cell = next(c.source for c in cells if "callbacks = [" in c.source)
     (x_train, y_train), (x_val, y_val) = tiny_data
-    namespace = {"ROOT": tmp_path, "training": training, "x_train": x_train, "y_train": y_train,
+    namespace = {"ROOT": course_root, "training": training, "x_train": x_train, "y_train": y_train,
                  "x_val": x_val, "y_val": y_val}
     exec("import tp3, tp3.course, tp3.unet", namespace)
     try:
@@ -221,7 +221,7 @@ def test_notebook_ex7_cells_build_what_train_builds(tmp_path, tiny_data):
     assert compiled(namespace["model"]) == compiled(package_model)
     preview = (x_val[namespace["preview"]], y_val[namespace["preview"]])
     assert _describe_callbacks(namespace["callbacks"]) == _describe_callbacks(training.make_callbacks(cfg, preview))
-    assert (tmp_path / "logs" / "ex7" / "config.json").is_file()
+    assert (course_root / "logs" / "ex7" / "config.json").is_file()
 
 
 def test_train_config_validates_and_takes_paths(tmp_path):
@@ -258,3 +258,31 @@ def test_preview_epochs_start_early_and_fit_tensorboard(epochs, expected):
     from tp3.training import preview_epochs
 
     assert preview_epochs(epochs) == expected
+
+
+def test_tensorboard_shows_every_image_and_no_duplicate_curve(tmp_path, tiny_data):
+    """Read a run's logs as TensorBoard's server does (its default sampling): every logged
+    image step is shown, epoch 0 among them; runs are train and validation only; each
+    metric has one tag, grouped (loss first) and described; the settings reach HParams."""
+    from tensorboard.backend.event_processing import data_ingester, plugin_event_multiplexer
+
+    from tp3.tblogs import IMAGES_TAG, SCALAR_TAGS
+    from tp3.training import preview_epochs
+
+    cfg, _ = _run(tmp_path, tiny_data, "long", epochs=14)
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(
+        size_guidance=data_ingester.DEFAULT_SIZE_GUIDANCE,
+        tensor_size_guidance=data_ingester.DEFAULT_TENSOR_SIZE_GUIDANCE, purge_orphaned_data=True)
+    multiplexer.AddRunsFromDirectory(cfg.logdir)
+    multiplexer.Reload()
+    assert sorted(multiplexer.Runs()) == ["train", "validation"]
+    shown = [event.step for event in multiplexer.Tensors("validation", IMAGES_TAG)]
+    assert shown == preview_epochs(14) and shown[0] == 0 and len(shown) <= 10
+    for run in ("train", "validation"):
+        tags = multiplexer.GetAccumulator(run).Tags()["tensors"]
+        assert not [tag for tag in tags if "vs_iterations" in tag or tag.startswith("epoch_")]
+        scalar_tags = sorted(tag for tag in tags if tag != IMAGES_TAG)
+        assert scalar_tags[0] == SCALAR_TAGS["loss"][0]  # TensorBoard sorts the groups by name
+        metadata = multiplexer.SummaryMetadata(run, SCALAR_TAGS["dice_wt"][0])
+        assert "whole tumour" in metadata.summary_description
+    assert "_hparams_/session_start_info" in multiplexer.GetAccumulator("train").Tags()["tensors"]

@@ -46,6 +46,7 @@ LABEL_TO_CLASS = {label: index for index, label in enumerate(BRATS_LABELS)}
 #: The evaluated tumour regions as sets of BraTS labels: whole tumour, tumour core,
 #: enhancing tumour (Ex 13). Their network classes follow from LABEL_TO_CLASS.
 REGIONS = {"WT": (1, 2, 4), "TC": (1, 4), "ET": (4,)}
+REGION_NAMES = {"WT": "whole tumour", "TC": "tumour core", "ET": "enhancing tumour"}
 
 #: Fractions of patients in the train / validation / test splits.
 SPLIT_FRACTIONS = {"train": 0.7, "validation": 0.15, "test": 0.15}

@@ -1,7 +1,9 @@
-"""Reading TensorBoard event files back (Ex 7, Ex 10): curves and prediction images.
+"""TensorBoard logs of a training run (Ex 7, Ex 10): what is written, and reading it back.
 
-TensorBoard does not always display inside Colab; these helpers read the same event
-files so that notebooks can plot the curves and images with matplotlib.
+:data:`SCALAR_TAGS` says how each metric appears in TensorBoard (the callback
+:class:`tp3.training.TensorBoardLogs` writes it). TensorBoard does not always display
+inside Colab; the other helpers read the same event files so that notebooks can draw the
+curves and the prediction images with matplotlib.
 
 Ex 7   ``plot_curves`` (one run), ``show_predictions``
 Ex 10  ``plot_curves`` (the two reference runs side by side), ``read_scalars``, ``read_images``
@@ -12,6 +14,41 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from .settings import REGION_NAMES, REGIONS
+
+#: Keras metric name -> (TensorBoard tag, description). TensorBoard groups tags by what comes
+#: before "/" and sorts the groups by name: the numbers put the loss first, then the Dice of
+#: each region, then the rest.
+SCALAR_TAGS = {
+    "loss": ("1 loss/cross-entropy",
+             "Categorical cross-entropy, the loss the network minimises: lower is better. Run 'train': "
+             "the mean over the epoch's training batches (augmented ones when augmenting); run "
+             "'validation': on the validation slices after the epoch. A training curve that keeps "
+             "falling while the validation curve rises is overfitting. Tip: log scale on the y axis."),
+    **{f"dice_{region.lower()}": (
+        f"2 Dice/{region} {REGION_NAMES[region]}",
+        f"Dice of the {REGION_NAMES[region]} ({region}: BraTS labels {', '.join(map(str, labels))}) "
+        "between the predicted and true classes of the 96 x 96 slices, over the epoch: 1 is a "
+        "perfect overlap, 0 none.")
+       for region, labels in REGIONS.items()},
+    "accuracy": ("3 other/accuracy",
+                 "Share of pixels given the right class. About 98 % of the pixels are background, so it "
+                 "stays near 1 whatever the tumour: read the Dice instead."),
+    "learning_rate": ("3 other/learning rate",
+                      "Adam's learning rate, multiplied by lr_decay every lr_decay_every epochs."),
+}
+#: Tag of the prediction images (in the run 'validation').
+IMAGES_TAG = "predictions"
+
+_NAME_OF_TAG = {tag: name for name, (tag, _) in SCALAR_TAGS.items()}
+
+
+def metric_name(tag: str) -> str:
+    """The metric a tag holds: ``"1 loss/cross-entropy"`` and Keras' own ``"epoch_loss"`` both give ``"loss"``."""
+    if tag in _NAME_OF_TAG:
+        return _NAME_OF_TAG[tag]
+    return tag[len("epoch_"):] if tag.startswith("epoch_") else tag
 
 
 def _accumulator(folder):
@@ -30,9 +67,10 @@ def _runs(logdir: Path) -> list[Path]:
 
 
 def read_scalars(logdir) -> dict:
-    """``{run: {tag: (steps int array, values float array)}}`` for every run under ``logdir``.
+    """``{run: {metric: (epochs int array, values float array)}}`` for every run under ``logdir``.
 
-    Keras writes ``train/`` and ``validation/`` runs with tags such as ``epoch_loss``.
+    Runs are ``train`` and ``validation``; metrics are named as Keras names them (``loss``,
+    ``dice_wt``, ``accuracy``...), whichever tags the logs use (:func:`metric_name`).
     """
     import tensorflow as tf
 
@@ -47,17 +85,17 @@ def read_scalars(logdir) -> dict:
             events = acc.Tensors(tag)
             values = [tf.make_ndarray(e.tensor_proto) for e in events]
             if values and all(v.ndim == 0 and v.dtype.kind == "f" for v in values):
-                curves[tag] = (np.array([e.step for e in events]), np.array(values, dtype=float))
+                curves[metric_name(tag)] = (np.array([e.step for e in events]), np.array(values, dtype=float))
         for tag in acc.Tags().get("scalars", []):
             events = acc.Scalars(tag)
-            curves[tag] = (np.array([e.step for e in events]), np.array([e.value for e in events]))
+            curves[metric_name(tag)] = (np.array([e.step for e in events]), np.array([e.value for e in events]))
         if curves:
             out[str(run.relative_to(logdir))] = curves
     return out
 
 
-def read_images(logdir, tag: str = "predictions") -> dict:
-    """``{step: [uint8 (H, W, 3) images]}`` of an image summary ``tag`` under ``logdir``."""
+def read_images(logdir, tag: str = IMAGES_TAG) -> dict:
+    """``{epoch: [uint8 (H, W, 3) images]}`` of the image summary ``tag`` under ``logdir``."""
     import tensorflow as tf
 
     images = {}
@@ -71,32 +109,51 @@ def read_images(logdir, tag: str = "predictions") -> dict:
     return dict(sorted(images.items()))
 
 
-def plot_curves(logdirs: dict, tags=("epoch_loss", "epoch_accuracy")):
-    """Ex 10 without TensorBoard: train and validation curves of several runs side by side.
+def plot_curves(logdirs: dict, metrics=("loss", "dice_wt", "dice_tc", "dice_et")):
+    """Ex 7, Ex 10 without TensorBoard: training (solid) and validation (dashed) curves of
+    one or more runs, one colour per run, one panel per metric; losses on a log axis, where
+    a validation loss that turns up late is visible.
 
     ``logdirs``: ``{label: logdir}``. Returns the matplotlib figure.
     """
     import matplotlib.pyplot as plt
 
-    fig, axes = plt.subplots(1, len(tags), figsize=(6 * len(tags), 4), squeeze=False)
-    for label, logdir in logdirs.items():
-        for run, curves in read_scalars(logdir).items():
-            for ax, tag in zip(axes[0], tags):
-                if tag in curves:
-                    steps, values = curves[tag]
-                    ax.plot(steps, values, label=f"{label} {run}")
-    for ax, tag in zip(axes[0], tags):
-        ax.set_title(tag)
+    fig, axes = plt.subplots(1, len(metrics), figsize=(4.6 * len(metrics), 3.8), squeeze=False)
+    colours = plt.rcParams["axes.prop_cycle"].by_key()["color"]
+    for index, (label, logdir) in enumerate(logdirs.items()):
+        runs = read_scalars(logdir)
+        for ax, metric in zip(axes[0], metrics):
+            for run, style in (("train", "-"), ("validation", "--")):
+                if metric in runs.get(run, {}):
+                    steps, values = runs[run][metric]
+                    ax.plot(steps, values, style, color=colours[index % len(colours)], linewidth=1.2,
+                            label=f"{label}, {run}")
+    for ax, metric in zip(axes[0], metrics):
+        tag = SCALAR_TAGS.get(metric, (metric, ""))[0]
+        ax.set_title(tag.split("/", 1)[-1] if "/" in tag else tag)
         ax.set_xlabel("epoch")
-        ax.legend(fontsize=8)
+        if "loss" in metric:
+            ax.set_yscale("log")
+        ax.grid(alpha=0.3)
+    axes[0][0].legend(fontsize=8)
     fig.tight_layout()
     return fig
 
 
-def show_predictions(logdir, steps=None, max_rows: int = 6, tag: str = "predictions"):
-    """Ex 7 without TensorBoard: the prediction panels (FLAIR | truth | prediction) per epoch.
+def _early_first(available: list, n: int) -> list:
+    """Up to ``n`` of the ``available`` epochs, spaced geometrically: the early ones, where the
+    predictions change most, and the last."""
+    if len(available) <= n:
+        return list(available)
+    picks = np.unique(np.round(np.geomspace(1, len(available), n)).astype(int) - 1)
+    return [available[i] for i in picks]
 
-    ``steps``: the epochs to show; by default at most ``max_rows`` of them, evenly spread.
+
+def show_predictions(logdir, epochs=None, max_epochs: int = 4, tag: str = IMAGES_TAG):
+    """Ex 7, Ex 10 without TensorBoard: the prediction images logged at a few epochs, side by side.
+
+    ``epochs``: which (0-based, as logged) epochs to show; by default up to ``max_epochs``
+    of them, the early ones first. Returns the matplotlib figure.
     """
     import matplotlib.pyplot as plt
 
@@ -105,18 +162,22 @@ def show_predictions(logdir, steps=None, max_rows: int = 6, tag: str = "predicti
         raise FileNotFoundError(f"{logdir}: no '{tag}' images in this log folder; they are written by "
                                 "the callback training.PredictionImages (train() adds it)")
     available = list(images)
-    if steps is None:
-        picks = np.linspace(0, len(available) - 1, min(max_rows, len(available))).round().astype(int)
-        chosen = [available[i] for i in sorted(set(picks))]
+    if epochs is None:
+        chosen = _early_first(available, max_epochs)
     else:
-        chosen = [s for s in steps if s in images]
-    n_slices = len(images[chosen[0]])
-    fig, axes = plt.subplots(len(chosen), n_slices, figsize=(4 * n_slices, 1.5 * len(chosen)),
-                             squeeze=False)
-    for row, step in enumerate(chosen):
-        for col, image in enumerate(images[step]):
-            axes[row, col].imshow(image)
-            axes[row, col].set_axis_off()
-            axes[row, col].set_title(f"epoch {step}", fontsize=8)
+        missing = [e for e in epochs if e not in images]
+        if missing:
+            raise ValueError(f"epoch(s) {missing} were not logged in {logdir}; logged epochs: {available}")
+        chosen = list(epochs)
+    # One image per epoch (older logs: one panel per slice, stacked here).
+    grids = [np.concatenate(images[e], axis=0) for e in chosen]
+    height = max(g.shape[0] for g in grids)
+    width = sum(g.shape[1] for g in grids)
+    fig, axes = plt.subplots(1, len(grids), figsize=(min(18, 3 + width / 110), 1 + height / 110),
+                             squeeze=False, facecolor="black")
+    for ax, epoch, grid in zip(axes[0], chosen, grids):
+        ax.imshow(grid)
+        ax.set_title(f"epoch {epoch}", color="white", fontsize=10)
+        ax.set_axis_off()
     fig.tight_layout()
     return fig

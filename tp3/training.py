@@ -10,8 +10,9 @@ The notebook's Ex 7 cells and :func:`train` build the same things (a test compar
 the CLI, ``make demo``, Ex 9 and the reference runs of Ex 10 all go through :func:`train`.
 
 ``python -m tp3 train --root ROOT --epochs E [--augment] --logdir DIR --model-out PATH``
-writes into ``DIR``: TensorBoard scalars (``train/``, ``validation/``), prediction images
-of fixed validation slices at up to 10 epochs (``images/``), ``training_log.csv`` and
+writes into ``DIR``: TensorBoard runs ``train/`` and ``validation/`` (scalars grouped and
+described, the settings for the HParams dashboard, prediction images of fixed validation
+slices at up to 10 epochs, early ones included), ``training_log.csv`` and
 ``config.json`` — the full configuration, which ``--config DIR/config.json`` replays.
 
 Batches come from the split held in memory (:func:`load_split`, read once and normalised
@@ -37,10 +38,12 @@ from .files import write_text_atomic
 from .metrics import region_dice_metrics
 from .preprocessing import COURSE_SHAPE, labels_to_classes
 from .settings import TrainConfig
-from .viz import class_overlay, to_grey_rgb
+from .tblogs import IMAGES_TAG, SCALAR_TAGS
+from .viz import prediction_grid
 
 __all__ = ["TrainConfig", "seed_everything", "load_split", "make_dataset", "set_precision", "compile_unet",
-           "step_decay", "preview_slices", "PredictionImages", "make_callbacks", "save_config", "train"]
+           "step_decay", "preview_slices", "preview_epochs", "slice_names", "PredictionImages", "TensorBoardLogs",
+           "ProgressBar", "make_callbacks", "save_config", "train"]
 
 
 def seed_everything(seed: int) -> None:
@@ -178,53 +181,141 @@ def preview_epochs(epochs: int, n: int = settings.N_PREVIEW_EPOCHS) -> list[int]
     return [0, *later.tolist()]
 
 
-def prediction_panel(flair: np.ndarray, truth: np.ndarray, prediction: np.ndarray) -> np.ndarray:
-    """FLAIR | ground truth | prediction, in colour: uint8 ``(96, 288, 3)`` for one slice."""
-    return np.concatenate([to_grey_rgb(flair), class_overlay(flair, truth),
-                           class_overlay(flair, prediction)], axis=1)
+def slice_names(patients, indices) -> list[str]:
+    """``"<patient> · z <slice>"`` of slices of a split loaded by :func:`load_split` (77 per
+    patient, in the order of ``patients``)."""
+    n_slices = COURSE_SHAPE[0]
+    return [f"{patients[i // n_slices]} · z {i % n_slices}" for i in indices]
 
 
 class PredictionImages(keras.callbacks.Callback):
-    """Writes FLAIR | ground truth | prediction panels of fixed validation slices to
-    TensorBoard (tag ``predictions``, folder ``logdir/images``) at the epochs of
-    :func:`preview_epochs` for a run of ``epochs`` epochs. Ex 7.
+    """Draws the predictions of fixed validation slices into TensorBoard (run ``validation``,
+    tag ``predictions``) at the epochs of :func:`preview_epochs` for a run of ``epochs`` epochs:
+    one image per epoch, a row per slice, FLAIR | ground truth | prediction with headings,
+    names and the colour legend (:func:`tp3.viz.prediction_grid`). Ex 7.
 
-    ``images`` float32 ``(K, 96, 96, 4)`` normalised, ``classes`` uint8 ``(K, 96, 96)``.
+    ``images`` float32 ``(K, 96, 96, 4)`` normalised, ``classes`` uint8 ``(K, 96, 96)``;
+    ``names``: K row labels (default ``validation slice k``).
     """
 
-    def __init__(self, images: np.ndarray, classes: np.ndarray, logdir, epochs: int):
+    def __init__(self, images: np.ndarray, classes: np.ndarray, logdir, epochs: int, names=None):
         super().__init__()
         self.images, self.classes, self.logdir = images, classes, str(logdir)
-        self.epochs = set(preview_epochs(epochs))
+        self.n_epochs, self.epochs = epochs, set(preview_epochs(epochs))
+        self.names = list(names) if names is not None else [f"validation slice {k + 1}" for k in range(len(images))]
         self.flair = images[..., settings.MODALITIES.index("flair")]
-        self.writer = tf.summary.create_file_writer(str(Path(logdir) / "images"))
+        self.writer = None
 
     def on_epoch_end(self, epoch, logs=None):
         if epoch not in self.epochs:
             return
         predicted = np.argmax(self.model.predict(self.images, verbose=0), axis=-1)
-        panels = np.stack([prediction_panel(self.flair[i], self.classes[i], predicted[i])
-                           for i in range(len(self.images))])
+        grid = prediction_grid(self.flair, self.classes, predicted, self.names,
+                               f"after epoch {epoch + 1} of {self.n_epochs} (step {epoch})")
+        self.writer = self.writer or tf.summary.create_file_writer(str(Path(self.logdir) / "validation"))
         with self.writer.as_default():
-            tf.summary.image("predictions", panels, step=epoch, max_outputs=len(panels),
-                             description="FLAIR | ground truth | prediction")
+            tf.summary.image(IMAGES_TAG, grid[None], step=epoch,
+                             description="Fixed validation slices (the slice with the most tumour of "
+                                         "a few patients): FLAIR, the ground truth and the network's "
+                                         "prediction, coloured by class. Move the step slider: "
+                                         "steps are epochs, counted from 0.")
         self.writer.flush()
 
+    def on_train_end(self, logs=None):
+        if self.writer is not None:
+            self.writer.close()
 
-def make_callbacks(cfg: TrainConfig, preview: tuple[np.ndarray, np.ndarray]) -> list:
+
+def hparams_of(cfg: TrainConfig) -> dict:
+    """The settings of a run that TensorBoard's HParams dashboard shows (paths left out)."""
+    return {key: value for key, value in dataclasses.asdict(cfg).items()
+            if key not in ("root", "logdir", "model_out")}
+
+
+class TensorBoardLogs(keras.callbacks.Callback):
+    """The run's curves for TensorBoard (Ex 7): after each epoch, every metric into the runs
+    ``train`` and ``validation`` of ``cfg.logdir`` under the tags and descriptions of
+    :data:`tp3.tblogs.SCALAR_TAGS` (loss first, then the Dice of each region); the run's
+    settings into TensorBoard's HParams dashboard.
+
+    What ``keras.callbacks.TensorBoard`` writes, arranged to be read: Keras' own callback gives
+    every metric a group of its own and writes the validation curves twice
+    (``evaluation_*_vs_iterations``, against batches).
+    """
+
+    def __init__(self, cfg: TrainConfig):
+        super().__init__()
+        self.logdir, self.hparams = Path(cfg.logdir), hparams_of(cfg)
+        self.writers = {}
+
+    def on_train_begin(self, logs=None):
+        from tensorboard.plugins.hparams import api as hparams_api
+
+        self.writers = {run: tf.summary.create_file_writer(str(self.logdir / run)) for run in ("train", "validation")}
+        with self.writers["train"].as_default():
+            hparams_api.hparams(self.hparams, trial_id=self.logdir.name)
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs = dict(logs or {})
+        optimizer = getattr(self.model, "optimizer", None)
+        if "learning_rate" not in logs and optimizer is not None:
+            logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
+        for key, value in logs.items():
+            run, name = ("validation", key[len("val_"):]) if key.startswith("val_") else ("train", key)
+            tag, description = SCALAR_TAGS.get(name, (f"3 other/{name}", ""))
+            with self.writers[run].as_default():
+                tf.summary.scalar(tag, float(value), step=epoch, description=description)
+        for writer in self.writers.values():
+            writer.flush()
+
+    def on_train_end(self, logs=None):
+        for writer in self.writers.values():
+            writer.close()
+
+
+class ProgressBar(keras.callbacks.Callback):
+    """Progress of a run for people waiting on it: a bar over the epochs, with the time left
+    for the whole run, and a bar over the batches of the current epoch (tqdm, in a
+    notebook or a terminal). Use with ``model.fit(..., verbose=0)``. Ex 7, 9."""
+
+    def on_train_begin(self, logs=None):
+        from tqdm.auto import tqdm
+
+        self._tqdm = tqdm
+        self.run_bar = tqdm(total=self.params["epochs"], desc="training", unit="epoch")
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch_bar = self._tqdm(total=self.params.get("steps"), desc=f"epoch {epoch + 1}",
+                                    unit="batch", leave=False)
+
+    def on_train_batch_end(self, batch, logs=None):
+        self.epoch_bar.update()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.epoch_bar.close()
+        logs = logs or {}
+        shown = {key: f"{logs[key]:.3f}" for key in ("loss", "val_loss", "val_dice_wt") if key in logs}
+        self.run_bar.set_postfix(shown, refresh=False)
+        self.run_bar.update()
+
+    def on_train_end(self, logs=None):
+        self.run_bar.close()
+
+
+def make_callbacks(cfg: TrainConfig, preview: tuple) -> list:
     """Checkpoint (.keras, best val_loss), TensorBoard, LR schedule, CSV log, prediction images. Ex 7.
 
     ``preview``: ``(images (K, 96, 96, 4), classes (K, 96, 96))`` of the validation slices
-    to draw (:func:`preview_slices`).
+    to draw (:func:`preview_slices`), optionally followed by their K names (:func:`slice_names`).
     """
     logdir = Path(cfg.logdir)
     return [
         keras.callbacks.ModelCheckpoint(cfg.model_out, monitor="val_loss", save_best_only=True),
-        keras.callbacks.TensorBoard(log_dir=str(logdir), write_graph=False),
+        TensorBoardLogs(cfg),
         keras.callbacks.LearningRateScheduler(step_decay(cfg.learning_rate, cfg.lr_decay,
                                                          cfg.lr_decay_every)),
         keras.callbacks.CSVLogger(str(logdir / "training_log.csv")),
-        PredictionImages(*preview, logdir, epochs=cfg.epochs),
+        PredictionImages(*preview[:2], logdir, epochs=cfg.epochs, names=preview[2] if len(preview) > 2 else None),
     ]
 
 
@@ -262,8 +353,10 @@ def train(cfg: TrainConfig, data=None, progress: bool = True):
     from .unet import build_unet
 
     seed_everything(cfg.seed)
+    names = None
     if data is None:
         data = (load_split("train", cfg.root, progress), load_split("validation", cfg.root, progress))
+        names = read_split("validation", cfg.root)
     (x_train, y_train), (x_val, y_val) = data
     train_set = make_dataset(x_train, y_train, cfg.batch_size, shuffle=True, augment=cfg.augment,
                              seed=cfg.seed)
@@ -273,6 +366,7 @@ def train(cfg: TrainConfig, data=None, progress: bool = True):
         model = compile_unet(build_unet(cfg.width), cfg.learning_rate)
     save_config(cfg)
     Path(cfg.model_out).parent.mkdir(parents=True, exist_ok=True)
+    preview = (x_val[keep], y_val[keep]) + ((slice_names(names, keep),) if names else ())
+    callbacks = make_callbacks(cfg, preview)
     return model.fit(train_set, validation_data=val_set, epochs=cfg.epochs, shuffle=False,
-                     callbacks=make_callbacks(cfg, (x_val[keep], y_val[keep])),
-                     verbose=1 if progress else 0)
+                     callbacks=callbacks + [ProgressBar()] if progress else callbacks, verbose=0)

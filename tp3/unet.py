@@ -116,7 +116,12 @@ def count_conv_layers(model: keras.Model) -> int:
     return sum(isinstance(layer, (layers.Conv2D, layers.Conv2DTranspose)) for layer in model.layers)
 
 
-def plot_unet(model: keras.Model, path="model.png"):
-    """Write the graph of the model to ``path`` with ``keras.utils.plot_model`` (needs graphviz). Ex 6."""
-    keras.utils.plot_model(model, to_file=str(path), show_shapes=True, show_layer_names=True)
+def plot_unet(model: keras.Model, path="model.png", dpi: int = 48):
+    """Write the graph of the model to ``path`` with ``keras.utils.plot_model`` (needs graphviz). Ex 6.
+
+    Layer types and output shapes, without the generated layer names, top to bottom, at a
+    resolution whose text stays readable when the image is shown at its own size.
+    """
+    keras.utils.plot_model(model, to_file=str(path), show_shapes=True, show_layer_names=False,
+                           rankdir="TB", dpi=dpi)
     return path

@@ -79,3 +79,43 @@ def case_montage(folders, path, max_cases: int = 8):
     fig.savefig(path, dpi=80, facecolor="black")
     plt.close(fig)
     return path
+
+
+def prediction_grid(flair: np.ndarray, truth: np.ndarray, prediction: np.ndarray, names, title: str = "") -> np.ndarray:
+    """One image explaining itself (the TensorBoard images of Ex 7, 10): a row per slice,
+    FLAIR | ground truth | prediction under their headings, each row named (patient and
+    slice), the colour legend at the bottom, on black with thin separators.
+
+    ``flair`` float ``(K, H, W)``; ``truth``, ``prediction`` classes ``(K, H, W)`` in {0,1,2,3};
+    ``names`` K strings. Returns uint8 ``(height, width, 3)``.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    rows, tile = len(flair), 1.7
+    fig = Figure(figsize=(3 * tile + 0.5, rows * tile + 0.95), dpi=100, facecolor="black")
+    FigureCanvasAgg(fig)
+    top = 1 - 0.5 / (rows * tile + 0.95)
+    bottom = 0.35 / (rows * tile + 0.95)
+    axes = fig.subplots(rows, 3, squeeze=False,
+                        gridspec_kw={"wspace": 0.03, "hspace": 0.03, "left": 0.5 / (3 * tile + 0.5),
+                                     "right": 0.995, "top": top, "bottom": bottom})
+    for row in range(rows):
+        tiles = (to_grey_rgb(flair[row]), class_overlay(flair[row], truth[row]),
+                 class_overlay(flair[row], prediction[row]))
+        for col, image in enumerate(tiles):
+            ax = axes[row, col]
+            ax.imshow(image, interpolation="nearest")
+            ax.set_xticks([])
+            ax.set_yticks([])
+            for spine in ax.spines.values():
+                spine.set_color("#777777")
+            if row == 0:
+                ax.set_title(("FLAIR", "ground truth", "prediction")[col], color="white", fontsize=10)
+        axes[row, 0].set_ylabel(names[row], color="white", fontsize=7)
+    if title:
+        fig.text(0.5, 1 - 0.12 / (rows * tile + 0.95), title, color="white", fontsize=10, ha="center", va="top")
+    fig.legend(handles=legend_handles(), loc="lower center", ncol=3, frameon=False, labelcolor="white",
+               fontsize=8, handlelength=1.2, borderaxespad=0.1)
+    fig.canvas.draw()
+    return np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
