@@ -33,6 +33,21 @@ def test_loss_decreases(first_run):
         assert len(history[key]) == 4
 
 
+def test_callbacks_serve_a_second_fit(tmp_path, tiny_data):
+    """A student reruns the fit cell without rebuilding the callbacks: the writers reopen."""
+    from tp3 import training
+    from tp3.unet import build_unet
+
+    (x_train, y_train), (x_val, y_val) = tiny_data
+    cfg = TrainConfig(root="unused", logdir=tmp_path / "twice", model_out=tmp_path / "twice.keras", epochs=1, width=2)
+    model = training.compile_unet(build_unet(cfg.width))
+    callbacks = training.make_callbacks(cfg, (x_val[:2], y_val[:2]))
+    data = training.make_dataset(x_train[:16], y_train[:16], 8, shuffle=False)
+    for _ in range(2):
+        model.fit(data, validation_data=data, epochs=1, callbacks=callbacks, verbose=0)
+    assert len(tblogs.read_scalars(cfg.logdir)["train"]["loss"][0]) == 2
+
+
 def test_same_seed_same_loss_curve(tmp_path, tiny_data):
     _, a = _run(tmp_path, tiny_data, "a", epochs=2, augment=True)
     _, b = _run(tmp_path, tiny_data, "b", epochs=2, augment=True)
@@ -260,21 +275,27 @@ def test_preview_epochs_start_early_and_fit_tensorboard(epochs, expected):
     assert preview_epochs(epochs) == expected
 
 
+def _as_tensorboard_serves(logdir):
+    """The runs of ``logdir`` loaded as TensorBoard's server loads them (its default sampling)."""
+    from tensorboard.backend.event_processing import data_ingester, plugin_event_multiplexer
+
+    multiplexer = plugin_event_multiplexer.EventMultiplexer(
+        size_guidance=data_ingester.DEFAULT_SIZE_GUIDANCE,
+        tensor_size_guidance=data_ingester.DEFAULT_TENSOR_SIZE_GUIDANCE, purge_orphaned_data=True)
+    multiplexer.AddRunsFromDirectory(str(logdir))
+    multiplexer.Reload()
+    return multiplexer
+
+
 def test_tensorboard_shows_every_image_and_no_duplicate_curve(tmp_path, tiny_data):
     """Read a run's logs as TensorBoard's server does (its default sampling): every logged
     image step is shown, epoch 0 among them; runs are train and validation only; each
     metric has one tag, grouped (loss first) and described; the settings reach HParams."""
-    from tensorboard.backend.event_processing import data_ingester, plugin_event_multiplexer
-
     from tp3.tblogs import IMAGES_TAG, SCALAR_TAGS
     from tp3.training import preview_epochs
 
     cfg, _ = _run(tmp_path, tiny_data, "long", epochs=14)
-    multiplexer = plugin_event_multiplexer.EventMultiplexer(
-        size_guidance=data_ingester.DEFAULT_SIZE_GUIDANCE,
-        tensor_size_guidance=data_ingester.DEFAULT_TENSOR_SIZE_GUIDANCE, purge_orphaned_data=True)
-    multiplexer.AddRunsFromDirectory(cfg.logdir)
-    multiplexer.Reload()
+    multiplexer = _as_tensorboard_serves(cfg.logdir)
     assert sorted(multiplexer.Runs()) == ["train", "validation"]
     shown = [event.step for event in multiplexer.Tensors("validation", IMAGES_TAG)]
     assert shown == preview_epochs(14) and shown[0] == 0 and len(shown) <= 10
@@ -286,3 +307,21 @@ def test_tensorboard_shows_every_image_and_no_duplicate_curve(tmp_path, tiny_dat
         metadata = multiplexer.SummaryMetadata(run, SCALAR_TAGS["dice_wt"][0])
         assert "whole tumour" in metadata.summary_description
     assert "_hparams_/session_start_info" in multiplexer.GetAccumulator("train").Tags()["tensors"]
+
+
+@pytest.mark.parametrize("run", ["no_augmentation", "augmentation"])
+def test_shipped_reference_logs_show_in_tensorboard(run):
+    """The logs of Ex 10 as TensorBoard serves them: 200 epochs of each curve, all ten image
+    steps from epoch 0, no run besides train and validation, no duplicated tag."""
+    from tp3.settings import REPO_ROOT
+    from tp3.tblogs import IMAGES_TAG, SCALAR_TAGS
+    from tp3.training import preview_epochs
+
+    multiplexer = _as_tensorboard_serves(REPO_ROOT / "tensorboard_logs" / run)
+    assert sorted(multiplexer.Runs()) == ["train", "validation"]
+    shown = [event.step for event in multiplexer.Tensors("validation", IMAGES_TAG)]
+    assert shown == preview_epochs(200) and shown[0] == 0 and len(shown) <= 10  # TensorBoard keeps 10
+    for name in ("train", "validation"):
+        tags = set(multiplexer.GetAccumulator(name).Tags()["tensors"])
+        assert not [tag for tag in tags if "vs_iterations" in tag or tag.startswith("epoch_")]
+        assert len(multiplexer.Tensors(name, SCALAR_TAGS["loss"][0])) == 200

@@ -224,6 +224,7 @@ class PredictionImages(keras.callbacks.Callback):
     def on_train_end(self, logs=None):
         if self.writer is not None:
             self.writer.close()
+            self.writer = None  # a later fit with the same callbacks opens a new one
 
 
 def hparams_of(cfg: TrainConfig) -> dict:
