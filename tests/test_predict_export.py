@@ -19,9 +19,14 @@ matplotlib.use("Agg")
 
 
 def test_load_image_is_the_training_input(course_root):
-    patient = data.list_origin_patients(course_root)[0]
+    """Training reads its images through load_image: a split's first patient is its X."""
+    from tp3.training import load_split
+
+    patient = data.read_split("validation", course_root)[0]
     X = predict.load_image(patient, course_root)
     assert X.shape == (77, 96, 96, 4) and X.dtype == np.float32
+    np.testing.assert_array_equal(X, load_split("validation", course_root, progress=False)[0][:77])
+    # Ex 4's raw reader gives the same images before normalisation
     np.testing.assert_array_equal(X, normalise(data.load_patient(patient, course_root)[0]))
 
 

@@ -73,6 +73,21 @@ def test_logs_images_config_checkpoint(first_run):
     assert model.count_params() == 7574 * 16 + 147 * 4 + 4
 
 
+def test_curves_and_predictions_without_tensorboard(first_run):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    cfg, _ = first_run
+    fig = tblogs.plot_curves({"run": cfg.logdir})
+    assert [ax.get_yscale() for ax in fig.axes] == ["log", "linear", "linear", "linear"]
+    styles = {line.get_linestyle() for line in fig.axes[0].lines}
+    assert styles == {"-", "--"}  # training solid, validation dashed
+    fig = tblogs.show_predictions(cfg.logdir, max_epochs=2)
+    assert [ax.get_title() for ax in fig.axes] == ["epoch 0", "epoch 3"]  # the first, then the last
+    with pytest.raises(ValueError, match="logged epochs: \\[0, 1, 2, 3\\]"):
+        tblogs.show_predictions(cfg.logdir, epochs=[5])
+
+
 def test_region_dice_counts():
     metric = RegionDice("TC")
     truth = np.eye(4, dtype=np.float32)[np.array([[0, 1, 3, 2]])]
