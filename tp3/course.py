@@ -7,8 +7,12 @@ reusing what an earlier notebook already produced in the course root.
 from __future__ import annotations
 
 import ast
+import contextlib
+import importlib
 import inspect
+import os
 import shutil
+import sys
 import textwrap
 from pathlib import Path
 
@@ -21,8 +25,31 @@ PRETRAINED_MODEL = settings.REPO_ROOT / "models" / "pretrained.keras"
 REFERENCE_RUNS = {"without augmentation": "no_augmentation", "with augmentation": "augmentation"}
 
 
+@contextlib.contextmanager
+def _stderr_to_devnull():
+    """Point file descriptor 2 at /dev/null for the block: TensorFlow's C++ start-up lines are
+    written there directly, before any log level is read, and bypass Python's ``sys.stderr``."""
+    sys.stderr.flush()
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def quiet_tensorflow_import() -> None:
+    """Import TensorFlow without its C++ start-up lines (oneDNN, CUDA probing). An import that
+    fails still raises, with its Python traceback, once stderr is back."""
+    with _stderr_to_devnull():
+        importlib.import_module("tensorflow")
+
+
 def setup(progress: bool = True) -> Path:
     """Build the course data if absent and say where everything is. Returns the course root."""
+    quiet_tensorflow_import()
     root = ensure_sample(progress=progress)
     device = "a GPU" if settings.gpu_available() else "the CPU"
     mode = " (smoke mode: CI-sized)" if settings.smoke_mode() else ""
