@@ -21,6 +21,7 @@ def rejects(call, *needles):
     with pytest.raises(SelfCheckError) as caught:
         call()
     message = str(caught.value)
+    assert caught.value._render_traceback_() == message.splitlines()  # what a notebook shows
     assert "Hint:" in message
     for needle in needles:
         assert needle in message, message

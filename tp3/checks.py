@@ -24,6 +24,10 @@ from .settings import BRATS_LABELS, MODALITIES, N_CLASSES, UNET_DEPTH
 class SelfCheckError(AssertionError):
     """A wrong answer; the message is meant for the student."""
 
+    def _render_traceback_(self):
+        # IPython's hook: a notebook shows the message alone, not the kit's frames around it.
+        return str(self).splitlines()
+
 
 def _ok(exercise: str, message: str) -> None:
     print(f"✅ {exercise}: {message}")
