@@ -382,9 +382,9 @@ def check_ex13(results: dict, prediction, ground_truth, patient=None, root=None)
             f"results should map WT, TC and ET to their metrics, got {type(results).__name__}",
             "results = evalAllSample(predict_mask, orig_mask)")
     expected = evalAllSample(prediction, ground_truth)
-    swapped = evalAllSample(ground_truth, prediction)
     close = lambda a, b: all(np.isclose(a[r][m], b[r][m]) for r in b for m in b[r])
-    _expect(close(results, expected) or not close(results, swapped), "Ex 13",
+    # The swapped order is scored only for a wrong answer: a right one pays one evaluation.
+    _expect(close(results, expected) or not close(results, evalAllSample(ground_truth, prediction)), "Ex 13",
             "your results are evalAllSample(ground truth, prediction): the arguments are swapped",
             "evalAllSample(prediction, ground_truth): the prediction first")
     for region, values in expected.items():
