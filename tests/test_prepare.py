@@ -15,6 +15,7 @@ from tp3.settings import MODALITIES, SEED
 
 VOLUMES = MODALITIES + ("seg",)
 GOOD = "BraTS19_SYN_0001"
+GOODS = [GOOD, "GOOD_copy2", "GOOD_copy3"]  # a course needs a patient per split
 
 
 def _snapshot(folder):
@@ -60,7 +61,7 @@ def _make_faults(source, brats):
     folder = _copy_case(source, brats, "BAD_truncated")
     path = folder / "BAD_truncated_flair.nii.gz"
     path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
-    faults["BAD_truncated"] = ("BAD_truncated_flair.nii.gz", "unreadable or truncated")
+    faults["BAD_truncated"] = ("BAD_truncated_flair.nii.gz", "truncated")
     folder = _copy_case(source, brats, "BAD_geometry")
     _rewrite(folder / "BAD_geometry_t1ce.nii.gz", _shift_origin)
     faults["BAD_geometry"] = ("BAD_geometry_t1ce.nii.gz", "origin")
@@ -81,7 +82,8 @@ def _make_faults(source, brats):
 @pytest.fixture(scope="module")
 def bad_source(tmp_path_factory, synthetic_source):
     brats = tmp_path_factory.mktemp("bad") / "brats"
-    _copy_case(synthetic_source, brats, GOOD)
+    for name in GOODS:
+        _copy_case(synthetic_source, brats, name)
     return brats, _make_faults(synthetic_source, brats)
 
 
@@ -131,7 +133,7 @@ def test_source_untouched_and_output_refused_without_force(tmp_path, bad_source)
     with pytest.raises(FileExistsError, match="--force"):
         prep.prepare(brats, root, progress=False)
     summary = prep.prepare(brats, root, force=True, progress=False)
-    assert summary.prepared == [GOOD]
+    assert summary.prepared == sorted(GOODS)
     assert _snapshot(brats) == before
     assert not list(brats.rglob("*.tmp"))
 
@@ -155,10 +157,10 @@ def test_bad_case_error_names_file_and_fault(bad_source, case_name):
 def test_bad_cases_are_skipped_and_counted(tmp_path, bad_source):
     brats, faults = bad_source
     summary = prep.prepare(brats, tmp_path / "root", progress=False)
-    assert summary.prepared == [GOOD]
+    assert summary.prepared == sorted(GOODS)
     assert sorted(cid for cid, _ in summary.skipped) == sorted(faults)
     text = str(summary)
-    assert "prepared 1 case(s)" in text and f"skipped {len(faults)}" in text
+    assert "prepared 3 case(s)" in text and f"skipped {len(faults)}" in text
     assert "BAD_truncated_flair.nii.gz" in text
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .files import DamagedFileError, check_nifti_complete
 from .settings import LABEL_SUFFIX, MODALITIES, course_root
 from .preprocessing import COURSE_SHAPE
 
@@ -87,13 +88,25 @@ def count_slices(patient: str, root=None) -> int:
 
 
 def read_image(path):
-    """Read any medical image with SimpleITK (``sitk.Image``). Ex 3."""
+    """Read a medical image with SimpleITK (``sitk.Image``). Ex 3.
+
+    The kit's one reader of whole volumes (preparation, evaluation, Ex 4 and 12): a NIfTI
+    file is first checked whole (:func:`tp3.files.check_nifti_complete`), because ITK reads
+    a truncated one without complaint. Raises ``FileNotFoundError`` or
+    :class:`tp3.files.DamagedFileError` (a ``ValueError``) naming the file.
+    """
     import SimpleITK as sitk
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such image")
-    return sitk.ReadImage(str(path))
+    if path.name.lower().endswith((".nii", ".nii.gz")):
+        check_nifti_complete(path)
+    try:
+        return sitk.ReadImage(str(path))
+    except RuntimeError as error:
+        detail = str(error).strip().splitlines()[-1] if str(error).strip() else "read error"
+        raise DamagedFileError(f"{path}: unreadable image file ({detail})") from None
 
 
 def describe_image(path) -> dict:
@@ -124,6 +137,8 @@ def describe_image(path) -> dict:
 def _read_stack(paths) -> np.ndarray:
     import SimpleITK as sitk
 
+    for path in paths:  # ~30 ms a patient; a slice cut short by a full disk is named here
+        check_nifti_complete(path)
     reader = sitk.ImageSeriesReader()
     reader.SetImageIO("NiftiImageIO")
     reader.SetFileNames([str(p) for p in paths])
@@ -156,17 +171,27 @@ def origin_dir(root=None) -> Path:
     return path
 
 
-def list_origin_patients(root=None) -> list[str]:
-    """Patients whose original volumes are in ``origin_data/`` (Ex 4, Ex 11-13)."""
-    return sorted(p.name for p in origin_dir(root).iterdir() if p.is_dir() and not p.name.startswith("."))
+def list_origin_patients(root=None, complete: bool = True) -> list[str]:
+    """Patients whose original volumes (all four modalities and the labels) are in
+    ``origin_data/`` (Ex 4, Ex 11-13); ``complete=False``: every patient folder there."""
+    folders = [p for p in origin_dir(root).iterdir() if p.is_dir() and not p.name.startswith(".")]
+    return sorted(p.name for p in folders if not complete or not _missing_originals(p))
+
+
+def _missing_originals(folder: Path) -> list[str]:
+    return [name for name in MODALITIES + (LABEL_SUFFIX,)
+            if not (folder / f"{folder.name}_{name}.nii.gz").is_file()]
 
 
 def origin_path(patient: str, name: str, root=None) -> Path:
     """``origin_data/<ID>/<ID>_<name>.nii.gz`` (``name``: a modality or ``"seg"``)."""
-    path = origin_dir(root) / patient / f"{patient}_{name}.nii.gz"
+    folder = origin_dir(root) / patient
+    path = folder / f"{patient}_{name}.nii.gz"
     if not path.is_file():
-        raise FileNotFoundError(f"{path}: no such original volume "
-                                f"(patients with originals: {list_origin_patients(root)})")
+        state = (f"its originals lack {', '.join(_missing_originals(folder))}" if folder.is_dir()
+                 else "no such patient there")
+        raise FileNotFoundError(f"{path}: no such original volume ({state}; patients with all their "
+                                f"originals: {list_origin_patients(root)})")
     return path
 
 

@@ -11,6 +11,7 @@ Ex 12  ``plot_prediction``, ``numpy2nifti``
 
 from __future__ import annotations
 
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -37,7 +38,16 @@ def load_model(path):
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model; train one (python -m tp3 train) or use "
                                 "the pretrained model shipped with the kit")
-    return as_float32(keras.saving.load_model(path, compile=False))
+    # Keras reports a damaged archive as "File not found"; say what is wrong with the file.
+    if not zipfile.is_zipfile(path):
+        raise ValueError(f"{path}: not a Keras model (a .keras file is a zip archive; this one is "
+                         f"truncated or of another format, {path.stat().st_size} bytes)")
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as error:  # noqa: BLE001 (Keras raises many kinds for a damaged model)
+        raise ValueError(f"{path}: damaged Keras model ({type(error).__name__}: "
+                         f"{str(error).splitlines()[0][:200] if str(error) else 'no detail'})") from None
+    return as_float32(model)
 
 
 def load_image(patient: str, root=None) -> np.ndarray:

@@ -111,12 +111,13 @@ def resize_labels(labels: np.ndarray) -> np.ndarray:
     return classes_to_labels(np.argmax(scores, axis=0))
 
 
-def check_labels(labels: np.ndarray, where: str) -> None:
-    """Raise ``ValueError`` naming ``where`` if ``labels`` holds values outside {0,1,2,4}."""
+def check_labels(labels: np.ndarray, where: str, allowed=BRATS_LABELS) -> None:
+    """Raise ``ValueError`` naming ``where`` if ``labels`` holds non-integer values or values
+    outside ``allowed`` (BraTS 2019's {0,1,2,4} unless a release with others is read)."""
     if not np.issubdtype(labels.dtype, np.integer):
         if not np.all(np.mod(labels, 1) == 0):
             raise ValueError(f"{where}: labels must be integers, found non-integer values")
     found = np.unique(labels)
-    bad = sorted(set(found.tolist()) - set(BRATS_LABELS))
+    bad = sorted(set(found.tolist()) - set(allowed))
     if bad:
-        raise ValueError(f"{where}: labels must be in {set(BRATS_LABELS)}, found {bad}")
+        raise ValueError(f"{where}: labels must be in {set(allowed)}, found {bad}")

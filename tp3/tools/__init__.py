@@ -1,7 +1,9 @@
 """Instructor tools: everything that makes or manages the course rather than teaching it.
 
 ``synth``        synthetic BraTS-like cases from the MNI template (``python -m tp3 synth``)
-``preparation``  BraTS 2019 cases -> the course layout (``python -m tp3 prepare``)
+``preparation``  BraTS cases -> the course layout (``python -m tp3 prepare``)
+``sources``      where each BraTS release (and the Decathlon) keeps a case, and its labels
+``workers``      cases side by side in processes that stop with their run
 ``sample``       the default synthetic sample, built once per course root (``python -m tp3 sample``)
 ``evaluation``   predict, export and score a folder of patients (``python -m tp3 evaluate``)
 ``realism``      intensity and shape statistics that compare synthetic and real cases
@@ -11,7 +13,8 @@
 
 import importlib
 
-_SUBMODULES = ("cli", "evaluation", "notebooks", "preparation", "realism", "sample", "synth")
+_SUBMODULES = ("cli", "evaluation", "notebooks", "preparation", "realism", "sample", "sources", "synth",
+               "workers")
 
 
 def __getattr__(name):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import errno
+import signal
 import sys
 import time
 from pathlib import Path
@@ -136,35 +138,44 @@ def _demo(args) -> int:
     return 0
 
 
+def _at_least_one(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m tp3", description="TP3 U-Net course kit")
     commands = parser.add_subparsers(dest="command", required=True)
 
     synth = commands.add_parser("synth", help="write synthetic BraTS-like cases (BraTS 2019 layout)")
     synth.add_argument("--out", type=Path, required=True, help="output folder")
-    synth.add_argument("--patients", type=int, default=sample_patients())
+    synth.add_argument("--patients", type=_at_least_one, default=sample_patients())
     synth.add_argument("--seed", type=int, default=SEED)
-    synth.add_argument("--workers", type=int, default=default_workers())
+    synth.add_argument("--workers", type=_at_least_one, default=default_workers(),
+                       help="processes side by side (at most one per CPU core is used)")
     synth.add_argument("--force", action="store_true", help="write into a non-empty folder")
     synth.add_argument("--preview", type=Path, metavar="PNG",
                        help="also draw a montage of the cases (4 modalities and labels at the "
                             "tumour's largest slice) into this PNG")
     synth.set_defaults(run=_synth)
 
-    prep = commands.add_parser("prepare", help="BraTS 2019 cases -> course layout (data/, datasets/, origin_data/)")
-    prep.add_argument("--brats", type=Path, required=True, help="folder of BraTS 2019 cases")
+    prep = commands.add_parser("prepare", help="BraTS cases -> course layout (data/, datasets/, origin_data/)")
+    prep.add_argument("--brats", type=Path, required=True, help="folder of BraTS cases (2017-2024 releases, or MSD Task01_BrainTumour)")
     prep.add_argument("--root", type=Path, default=None, help="course root (default: %(default)s -> TP3_ROOT, Colab or repo)")
     prep.add_argument("--seed", type=int, default=SEED, help="seed of the split")
-    prep.add_argument("--workers", type=int, default=default_workers())
+    prep.add_argument("--workers", type=_at_least_one, default=default_workers(),
+                      help="processes side by side (at most one per CPU core is used)")
     prep.add_argument("--force", action="store_true", help="replace existing course data")
     prep.add_argument("--strict", action="store_true", help="stop at the first bad case")
     prep.set_defaults(run=_prepare)
 
     sample = commands.add_parser("sample", help="build the default synthetic sample if absent")
     sample.add_argument("--root", type=Path, default=None)
-    sample.add_argument("--patients", type=int, default=None)
+    sample.add_argument("--patients", type=_at_least_one, default=None)
     sample.add_argument("--seed", type=int, default=SEED)
-    sample.add_argument("--workers", type=int, default=None)
+    sample.add_argument("--workers", type=_at_least_one, default=None)
     sample.set_defaults(run=_sample)
 
     train = commands.add_parser("train", help="train the U-Net (Ex 7, Ex 9 with --augment)")
@@ -195,12 +206,43 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+#: Commands whose interrupted run the same command finishes (their writes are atomic).
+RESUMABLE = {"synth", "prepare", "sample"}
+INTERRUPTED = "interrupted: rerun the same command to finish (nothing is lost)"
+_OS_HINTS = {errno.ENOSPC: "free some space, then rerun the same command (finished cases are kept)",
+             errno.EDQUOT: "free some space, then rerun the same command (finished cases are kept)",
+             errno.EROFS: "choose a folder on a writable disk",
+             errno.EACCES: "choose a folder you may write to (or change its permissions)",
+             errno.EPERM: "choose a folder you may write to (or change its permissions)"}
+
+
+def describe_os_error(error: OSError) -> str:
+    """One line for an operating-system error: the file, what happened, what to do."""
+    if error.errno is None or not error.filename:
+        return str(error)  # the kit's own message, which names its file
+    hint = _OS_HINTS.get(error.errno)
+    return f"{error.filename}: {error.strerror}" + (f"; {hint}" if hint else "")
+
+
+def _stop_on_sigterm(signum, frame):
+    raise KeyboardInterrupt
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.command != "train" and getattr(args, "root", "unset") is None:
         args.root = course_root()
+    previous = signal.signal(signal.SIGTERM, _stop_on_sigterm)  # kill <pid> stops cleanly too
     try:
         return args.run(args)
-    except (FileNotFoundError, FileExistsError, ValueError, RuntimeError) as error:
+    except KeyboardInterrupt:
+        print(INTERRUPTED if args.command in RESUMABLE else "interrupted", file=sys.stderr)
+        return 130
+    except OSError as error:
+        print(f"error: {describe_os_error(error)}", file=sys.stderr)
+        return 1
+    except (ValueError, RuntimeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)

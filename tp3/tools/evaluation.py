@@ -15,6 +15,7 @@ from ..files import write_text_atomic
 from ..metrics import evalAllSample, summarise
 from ..predict import load_model, numpy2nifti, predict_patient, predict_volume
 from ..preprocessing import course_images, normalise
+from ..settings import LABEL_SUFFIX, MODALITIES
 
 
 def evaluate_case_folder(model, folder) -> tuple[dict, np.ndarray, np.ndarray]:
@@ -45,15 +46,18 @@ def evaluate(model_path, root, patients=None, out_dir=None, json_path=None, forc
     from tqdm.auto import tqdm
 
     root = Path(root)
-    available = list_origin_patients(root)
-    patients = list(patients) if patients else available
-    missing = [p for p in patients if p not in available]
-    if missing:
-        raise FileNotFoundError(f"no original volumes for {missing} in {root / 'origin_data'} "
-                                f"(available: {available})")
+    patients = list(patients) if patients else list_origin_patients(root, complete=False)
     if not patients:
         raise FileNotFoundError(f"{root / 'origin_data'} holds no patient to evaluate")
+    for patient in patients:  # every file there before the first prediction; names what lacks
+        for name in MODALITIES + (LABEL_SUFFIX,):
+            origin_path(patient, name, root)
     out_dir = Path(out_dir) if out_dir else root / "predictions"
+    existing = [out_dir / f"{p}_pred.nii.gz" for p in patients if (out_dir / f"{p}_pred.nii.gz").exists()]
+    if existing and not force:
+        more = f" (and {len(existing) - 1} other prediction(s))" if len(existing) > 1 else ""
+        raise FileExistsError(f"{existing[0]} exists{more}; pass --force to replace earlier predictions, "
+                              "or --out another folder")
     model = load_model(model_path)
     results = {}
     for patient in tqdm(patients, desc="evaluate", unit="patient", disable=not progress):

@@ -1,7 +1,8 @@
-"""BraTS 2019 cases -> the course layout (handout §3, Ex 1-4): ``python -m tp3 prepare``.
+"""BraTS cases -> the course layout (handout §3, Ex 1-4): ``python -m tp3 prepare``.
 
-Input: ``<brats>/<ID>/<ID>_{t1,t1ce,t2,flair,seg}.nii.gz`` (optionally under ``HGG/`` and
-``LGG/``; grades also read from BraTS's ``name_mapping.csv``), real or synthetic.
+Input: a folder of BraTS cases, real or synthetic: BraTS 2019's
+``<ID>/<ID>_{t1,t1ce,t2,flair,seg}.nii.gz`` (optionally under ``HGG/`` and ``LGG/``; grades
+also read from BraTS's ``name_mapping.csv``), or another release (:mod:`tp3.tools.sources`).
 
 Output under the course root:
 
@@ -10,48 +11,44 @@ Output under the course root:
   sort by modality, then slice;
 * ``datasets/{train,validation,test}.txt``: one patient ID a line, grades balanced,
   deterministic for a seed;
-* ``origin_data/<ID>/``: the original volumes of 5 validation patients (Ex 11-13).
+* ``origin_data/<ID>/<ID>_{t1,t1ce,t2,flair,seg}.nii.gz``: the original volumes of 5
+  validation patients (Ex 11-13).
 
-Nothing is lost: the source is only read; each patient is written into a temporary
-folder and renamed; a non-empty output is refused unless ``force``; a rerun after an
-interruption (same source and seed) finishes the job instead of starting over.
+Nothing is lost: the source is only read; one run at a time holds the course root
+(:func:`tp3.files.exclusive`); each patient is written into a hidden folder, every file
+checked whole, then renamed; a non-empty output is refused unless ``force``, which removes
+only what the kit wrote (recognised by its names) and lists the rest; a rerun after an
+interruption (same source and seed) checks what it keeps and finishes the job.
 """
 
 from __future__ import annotations
 
-import csv
-import gzip
 import json
-import os
+import re
 import shutil
-import zlib
-from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 
-from ..settings import LABEL_SUFFIX, MODALITIES, N_ORIGIN_PATIENTS, SEED, SPLIT_FRACTIONS
-from ..files import atomic_folder, write_text_atomic
+from ..data import read_image
+from ..files import (DamagedFileError, atomic_folder, check_nifti_complete, exclusive, verify_written,
+                     write_text_atomic)
 from ..preprocessing import COURSE_SHAPE, ORIGINAL_SHAPE, check_labels, resize_image, resize_labels
+from ..settings import LABEL_SUFFIX, MODALITIES, N_ORIGIN_PATIENTS, SEED, SPLIT_FRACTIONS
+from .sources import LAYOUT_2017, CaseError, SourceCase, find_cases, locate
+from .workers import parallel
+
+__all__ = ["CaseError", "SourceCase", "find_cases", "read_case", "read_case_folder", "prepare_case",
+           "prepare", "split_patients", "read_manifest", "is_prepared", "slice_name"]
 
 VOLUMES = MODALITIES + (LABEL_SUFFIX,)
 OUTPUT_DIRS = ("data", "datasets", "origin_data")
+SPLITS = ("train", "validation", "test")
 MANIFEST = ".tp3-prepare.json"
-GRADES = ("HGG", "LGG")
 KEPT = {"README.md"}  # documentation committed in the output folders
-
-
-class CaseError(ValueError):
-    """A case that cannot be prepared; the message names the file and the fault."""
-
-
-@dataclass(frozen=True)
-class SourceCase:
-    case_id: str
-    folder: Path
-    grade: str  # "HGG", "LGG" or "unknown"
+_TMP = re.compile(r"^\..*\.tmp(\..*)?$")  # what an interrupted run leaves (tp3.files)
+_KIT_FILE = re.compile(rf"^\.tp3-.*|{_TMP.pattern}")  # manifests, temporary files
 
 
 @dataclass
@@ -64,6 +61,7 @@ class PrepareSummary:
     skipped: list = field(default_factory=list)  # (case_id, message)
     splits: dict = field(default_factory=dict)
     origin: list = field(default_factory=list)
+    others: list = field(default_factory=list)  # entries of the output folders the kit did not write
 
     def __str__(self) -> str:
         lines = [f"Course data in {self.root}",
@@ -72,14 +70,10 @@ class PrepareSummary:
         lines += [f"  skipped {cid}: {msg}" for cid, msg in self.skipped]
         lines += [f"  {name}: {len(ids)} patients" for name, ids in self.splits.items()]
         lines.append(f"  origin_data: {len(self.origin)} patients ({', '.join(self.origin)})")
+        if self.others:
+            lines.append("  left in place, not written by the kit: "
+                         + ", ".join(str(p.relative_to(self.root)) for p in self.others))
         return "\n".join(lines)
-
-
-def volume_path(folder: Path, case_id: str, name: str) -> Path:
-    """``<folder>/<ID>_<name>.nii.gz`` (``.nii`` accepted too)."""
-    gz = folder / f"{case_id}_{name}.nii.gz"
-    plain = folder / f"{case_id}_{name}.nii"
-    return plain if not gz.exists() and plain.exists() else gz
 
 
 def slice_name(case_id: str, name: str, z: int) -> str:
@@ -87,106 +81,87 @@ def slice_name(case_id: str, name: str, z: int) -> str:
     return f"{case_id}_{name}_{z:03d}.nii.gz"
 
 
-def find_cases(brats_dir) -> list[SourceCase]:
-    """Case folders under ``brats_dir`` (directly or in ``HGG/``/``LGG/``), sorted by ID."""
-    brats_dir = Path(brats_dir)
-    if not brats_dir.is_dir():
-        raise FileNotFoundError(f"{brats_dir}: no such folder (expected BraTS 2019 case folders)")
-    grades = _read_name_mapping(brats_dir)
-    cases = []
-    for parent in [brats_dir] + [brats_dir / g for g in GRADES if (brats_dir / g).is_dir()]:
-        for folder in sorted(parent.iterdir()):
-            if not folder.is_dir() or folder.name.startswith(".") or folder.name in GRADES:
-                continue
-            grade = parent.name if parent.name in GRADES else grades.get(folder.name, "unknown")
-            cases.append(SourceCase(folder.name, folder, grade))
-    if not cases:
-        raise FileNotFoundError(f"{brats_dir}: empty, no case folders found "
-                                "(expected <ID>/<ID>_t1.nii.gz ..., optionally under HGG/ and LGG/)")
-    return sorted(cases, key=lambda c: c.case_id)
-
-
-def _read_name_mapping(brats_dir: Path) -> dict:
-    path = brats_dir / "name_mapping.csv"
-    if not path.is_file():
-        return {}
-    with open(path, newline="") as handle:
-        return {row["BraTS_2019_subject_ID"]: row["Grade"] for row in csv.DictReader(handle)
-                if row.get("BraTS_2019_subject_ID") and row.get("Grade") in GRADES}
-
-
 def read_case(case: SourceCase):
     """Read and check one case: ``({modality: array}, labels, reference_image)``.
 
-    Arrays are ``(155, 240, 240)`` (z, y, x); labels are checked to be integers in
-    {0,1,2,4}; all five volumes must share size, spacing, origin and direction.
+    Arrays are ``(155, 240, 240)`` (z, y, x), images as stored (NaN or infinite voxels are
+    refused: ITK would read them as 0), labels uint8 in {0,1,2,4} (mapped from the release's own labels); all five
+    volumes must share size, spacing, origin and direction; every file must be whole.
     Raises :class:`CaseError` naming the file and the fault.
     """
     import SimpleITK as sitk
 
-    if not any(case.folder.iterdir()):
+    if case.layout == LAYOUT_2017 and not any(case.folder.iterdir()):
         raise CaseError(f"{case.folder}: empty case folder")
-    arrays, reference = {}, None
+    volumes, label_map = locate(case)
+    files, arrays, reference = {}, {}, None
     for name in VOLUMES:
-        path = volume_path(case.folder, case.case_id, name)
-        if not path.is_file():
-            raise CaseError(f"{path}: missing {name} volume")
-        try:
-            image = sitk.ReadImage(str(path))
-            array = sitk.GetArrayFromImage(image)
-        except RuntimeError as error:
-            detail = str(error).strip().splitlines()[-1] if str(error).strip() else "read error"
-            raise CaseError(f"{path}: unreadable or truncated NIfTI file ({detail})") from None
-        _check_complete(path, image)
+        volume = volumes[name]
+        if volume.path not in files:  # a 4D file (MSD) is read once for its four channels
+            try:
+                files[volume.path] = read_image(volume.path)
+            except (DamagedFileError, FileNotFoundError) as error:
+                raise CaseError(str(error)) from None
+            if name != LABEL_SUFFIX:
+                _check_finite(volume.path)
+        image = _channel(files[volume.path], volume)
+        array = sitk.GetArrayFromImage(image)
         if array.shape != ORIGINAL_SHAPE:
-            raise CaseError(f"{path}: shape {array.shape[::-1]} (x, y, z), expected "
-                            f"{ORIGINAL_SHAPE[::-1]} as in BraTS 2019")
+            raise CaseError(f"{volume.path}: shape {array.shape[::-1]} (x, y, z), expected "
+                            f"{ORIGINAL_SHAPE[::-1]} as in BraTS")
         if reference is None:
-            reference = (path, image)
+            reference = (volume.path, image)
         else:
-            _check_same_geometry(reference, path, image)
+            _check_same_geometry(reference, volume.path, image)
         arrays[name] = array
-    labels = arrays.pop(LABEL_SUFFIX)
-    try:
-        check_labels(labels, str(volume_path(case.folder, case.case_id, LABEL_SUFFIX)))
-    except ValueError as error:
-        raise CaseError(str(error)) from None
-    return arrays, labels.astype(np.uint8), reference[1]
+    labels = _course_labels(arrays.pop(LABEL_SUFFIX), label_map, volumes[LABEL_SUFFIX].path)
+    return arrays, labels, reference[1]
 
 
 def read_case_folder(folder):
     """:func:`read_case` for one case folder ``<ID>/<ID>_{t1,t1ce,t2,flair,seg}.nii.gz`` given by
     its path (grade unknown): ``({modality: array}, labels, reference_image)``, checked."""
     folder = Path(folder)
-    return read_case(SourceCase(folder.name, folder, "unknown"))
+    return read_case(SourceCase(folder.name, folder))
 
 
-def _check_complete(path: Path, image) -> None:
-    """Raise :class:`CaseError` if the file holds fewer bytes than its header announces.
+def _channel(image, volume):
+    """The 3D volume a :class:`~tp3.tools.sources.Volume` names (a channel of a 4D file)."""
+    import SimpleITK as sitk
 
-    ITK silently fills a truncated ``.nii.gz`` with zeros, so the length is checked here:
-    a gzip stream ends with its uncompressed size (mod 2^32); when that does not match
-    the header, the stream is decompressed to tell a truncation from an unusual file.
-    """
-    expected = (int(float(image.GetMetaData("vox_offset")))
-                + int(np.prod(image.GetSize())) * int(image.GetMetaData("bitpix")) // 8)
-    if path.suffix != ".gz":
-        if path.stat().st_size < expected:
-            raise CaseError(f"{path}: truncated file ({path.stat().st_size} bytes, header "
-                            f"announces {expected})")
-        return
-    with open(path, "rb") as handle:
-        handle.seek(-4, os.SEEK_END)
-        if int.from_bytes(handle.read(4), "little") == expected % 2 ** 32:
-            return
+    if volume.channel is None:
+        if image.GetDimension() != 3:
+            raise CaseError(f"{volume.path}: {image.GetDimension()}D image, expected a 3D volume")
+        return image
+    size = image.GetSize()
+    if image.GetDimension() != 4 or size[3] <= volume.channel:
+        raise CaseError(f"{volume.path}: size {size}, expected 4D with 4 channels (MSD Task01)")
+    return sitk.Extract(image, size[:3] + (0,), (0, 0, 0, volume.channel))
+
+
+def _check_finite(path) -> None:
+    """Refuse NaN or infinite voxels, which ITK reads as 0 without a word. Only a
+    floating-point file can hold them; it is read a second time, by nibabel, to count them."""
+    import nibabel as nib
+
+    image = nib.load(path)
+    if np.issubdtype(image.get_data_dtype(), np.floating):
+        bad = int(np.count_nonzero(~np.isfinite(np.asanyarray(image.dataobj))))
+        if bad:
+            raise CaseError(f"{path}: {bad} voxel(s) are NaN or infinite; the kit does not guess "
+                            "values for them: fix or remove this case")
+
+
+def _course_labels(labels: np.ndarray, label_map: dict, path) -> np.ndarray:
+    """The release's labels -> BraTS 2019's {0,1,2,4}, uint8, after checking them."""
     try:
-        with gzip.open(path) as stream:
-            size = sum(len(chunk) for chunk in iter(lambda: stream.read(1 << 22), b""))
-    except (EOFError, OSError, zlib.error) as error:
-        raise CaseError(f"{path}: unreadable or truncated NIfTI file ({error})") from None
-    if size < expected:
-        raise CaseError(f"{path}: truncated file ({size} bytes once decompressed, header "
-                        f"announces {expected})")
+        check_labels(labels, str(path), allowed=tuple(label_map))
+    except ValueError as error:
+        raise CaseError(str(error)) from None
+    lookup = np.zeros(max(label_map) + 1, dtype=np.uint8)
+    for source, course in label_map.items():
+        lookup[source] = course
+    return lookup[labels.astype(np.int64)]
 
 
 def _check_same_geometry(reference, path, image) -> None:
@@ -212,7 +187,8 @@ def slice_geometry(reference):
 
 
 def prepare_case(case: SourceCase, data_dir: Path) -> Path:
-    """Write the 77 x 5 slices of one case into ``data_dir/<ID>/`` atomically."""
+    """Write the 77 x 5 slices of one case into ``data_dir/<ID>/`` atomically, each file
+    checked whole before the folder is renamed into place."""
     import SimpleITK as sitk
 
     arrays, labels, reference = read_case(case)
@@ -228,16 +204,22 @@ def prepare_case(case: SourceCase, data_dir: Path) -> Path:
                 image.SetSpacing(spacing)
                 image.SetOrigin(origin)
                 image.SetDirection(direction)
-                sitk.WriteImage(image, str(tmp / slice_name(case.case_id, name, z)),
-                                useCompression=True, compressionLevel=1, imageIO="NiftiImageIO")
+                path = tmp / slice_name(case.case_id, name, z)
+                sitk.WriteImage(image, str(path), useCompression=True, compressionLevel=1,
+                                imageIO="NiftiImageIO")
+                verify_written(path)  # ITK does not always raise on a full disk
     return final
 
 
 def is_prepared(folder: Path) -> bool:
-    """True when ``folder`` holds the complete 77 x 5 slices of its patient."""
-    return folder.is_dir() and all(
-        (folder / slice_name(folder.name, name, z)).is_file()
-        for name in VOLUMES for z in range(COURSE_SHAPE[0]))
+    """True when ``folder`` holds the 77 x 5 slices of its patient, every file whole."""
+    try:
+        for name in VOLUMES:
+            for z in range(COURSE_SHAPE[0]):
+                check_nifti_complete(folder / slice_name(folder.name, name, z))
+    except (DamagedFileError, OSError):
+        return False
+    return True
 
 
 def split_patients(patients: dict, seed: int = SEED, fractions: dict = SPLIT_FRACTIONS) -> dict:
@@ -263,47 +245,102 @@ def split_patients(patients: dict, seed: int = SEED, fractions: dict = SPLIT_FRA
 
 
 def _copy_original(case: SourceCase, origin_dir: Path) -> None:
+    """``origin_data/<ID>/<ID>_<name>.nii.gz``: BraTS 2019's files are copied byte for byte;
+    other layouts' volumes are written from what :func:`read_case` read (3D, labels mapped)."""
+    import SimpleITK as sitk
+
     final = origin_dir / case.case_id
-    if final.is_dir() and all(volume_path(final, case.case_id, n).is_file() for n in VOLUMES):
+    if _origin_complete(final):
         return
+    sources = locate(case)[0]
+    standard = all(v.channel is None and v.path.name == f"{case.case_id}_{name}.nii.gz"
+                   for name, v in sources.items())
+    arrays = None if standard else read_case(case)
     with atomic_folder(final) as tmp:
         for name in VOLUMES:
-            source = volume_path(case.folder, case.case_id, name)
-            shutil.copy2(source, tmp / source.name)
+            target = tmp / f"{case.case_id}_{name}.nii.gz"
+            if standard:
+                try:
+                    shutil.copyfile(sources[name].path, target)
+                except OSError as error:  # its message would not name the file
+                    raise OSError(error.errno, error.strerror, str(target)) from None
+            else:
+                images, labels, reference = arrays
+                image = sitk.GetImageFromArray(labels if name == LABEL_SUFFIX else images[name])
+                image.CopyInformation(reference)
+                sitk.WriteImage(image, str(target), useCompression=True)
+            verify_written(target)
+
+
+def _origin_complete(folder: Path) -> bool:
+    try:
+        for name in VOLUMES:
+            check_nifti_complete(folder / f"{folder.name}_{name}.nii.gz")
+    except (DamagedFileError, OSError):
+        return False
+    return True
 
 
 def _is_within(path: Path, other: Path) -> bool:
     return path == other or other in path.parents
 
 
-def _check_output(root: Path, source: Path, seed: int, force: bool) -> None:
-    """Refuse overlapping source/output and non-empty outputs (unless resuming or ``force``)."""
+def _is_kit_entry(entry: Path) -> bool:
+    """Whether preparation wrote ``entry`` (an entry of data/, datasets/ or origin_data/),
+    judged by its name and, for a folder, the names of all it holds. Symbolic links never
+    are: what they point to is not ours to delete."""
+    if entry.is_symlink():
+        return False
+    if _KIT_FILE.match(entry.name):
+        return True
+    if entry.parent.name == "datasets":
+        return entry.is_file() and entry.name in {f"{s}.txt" for s in SPLITS}
+    if not entry.is_dir():
+        return False
+    children = [c.name for c in entry.iterdir()]
+    pid = re.escape(entry.name)
+    vols = "|".join(VOLUMES)
+    pattern = re.compile(rf"^{pid}_({vols})_\d{{3}}\.nii\.gz$" if entry.parent.name == "data"
+                         else rf"^{pid}_({vols})\.nii(\.gz)?$")
+    return bool(children) and all(pattern.match(c) for c in children)
+
+
+def _output_entries(root: Path) -> tuple[list, list]:
+    """``(the kit's entries, other entries)`` of the output folders (README files aside)."""
+    ours, others = [], []
+    for name in OUTPUT_DIRS:
+        folder = root / name
+        if folder.is_dir():
+            for entry in sorted(folder.iterdir()):
+                if entry.name not in KEPT:
+                    (ours if _is_kit_entry(entry) else others).append(entry)
+    return ours, others
+
+
+def _check_output(root: Path, source: Path, seed: int, force: bool) -> list:
+    """Refuse overlapping source/output and an output holding earlier course data (unless
+    resuming, or ``force``: then only the kit's entries are removed). Returns the entries
+    the kit did not write (left in place)."""
     for name in OUTPUT_DIRS:
         out = root / name
         if _is_within(out, source) or _is_within(source, out):
             raise ValueError(f"{out} and the source {source} overlap; the source is never written "
                              "into: choose another --root")
-    busy = [root / n for n in OUTPUT_DIRS if _own_entries(root / n)]
-    if not busy:
-        return
+    ours, others = _output_entries(root)
+    leftovers = [e for e in ours if _KIT_FILE.match(e.name)]
+    earlier = [e for e in ours if e not in leftovers]
     manifest = _read_manifest(root)
     resumable = (manifest.get("status") == "running" and manifest.get("source") == str(source)
                  and manifest.get("seed") == seed)
-    if resumable:
-        return
-    if not force:
-        raise FileExistsError(f"{busy[0]} is not empty; pass --force to replace the course data "
-                              f"in {root} (the source is never touched)")
-    for name in OUTPUT_DIRS:
-        for entry in _own_entries(root / name):
-            shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
-
-
-def _own_entries(folder: Path) -> list[Path]:
-    """What preparation wrote in an output folder (the kit's README files are not ours)."""
-    if not folder.is_dir():
-        return []
-    return [entry for entry in folder.iterdir() if entry.name not in KEPT]
+    if earlier and not resumable and not force:
+        raise FileExistsError(f"{earlier[0].parent} holds course data ({earlier[0].name}...); pass "
+                              f"--force to replace the course data in {root} (the source is never "
+                              "touched; files the kit did not write are kept)")
+    removable = ours if force else [e for e in leftovers if _TMP.match(e.name)]
+    # The manifest goes last: until then a rerun still knows what this root holds.
+    for entry in sorted(removable, key=lambda e: e.name == MANIFEST):
+        shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
+    return others
 
 
 def _read_manifest(root: Path) -> dict:
@@ -336,41 +373,39 @@ def prepare(brats_dir, root, seed: int = SEED, workers: int = 1, force: bool = F
     """Prepare every case of ``brats_dir`` into the course layout under ``root``.
 
     Bad cases are reported and skipped (``strict``: the first one stops the run with
-    :class:`CaseError`). Returns a :class:`PrepareSummary`.
+    :class:`CaseError`); at least one patient per split must remain. Returns a
+    :class:`PrepareSummary`. Holds ``root`` for the run (:func:`tp3.files.exclusive`).
     """
-    from tqdm.auto import tqdm
-
     source, root = Path(brats_dir).resolve(), Path(root).resolve()
     cases = find_cases(source)
-    _check_output(root, source, seed, force)
+    with exclusive(root, f"prepare --brats {source}"):
+        return _prepare_locked(cases, source, root, seed, workers, force, strict, progress)
+
+
+def _prepare_locked(cases, source, root, seed, workers, force, strict, progress) -> PrepareSummary:
+    from tqdm.auto import tqdm
+
+    summary = PrepareSummary(root)
+    summary.others = _check_output(root, source, seed, force)
     data_dir = root / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
     _write_manifest(root, status="running", source=str(source), seed=seed)
 
-    summary = PrepareSummary(root)
     summary.resumed = [c.case_id for c in cases if is_prepared(data_dir / c.case_id)]
     todo = [c for c in cases if c.case_id not in summary.resumed]
-
     bar = tqdm(total=len(todo), desc="prepare", unit="case", disable=not progress)
-    jobs = [(case, data_dir) for case in todo]
-    if workers <= 1 or len(jobs) <= 1:
-        results = (_prepare_job(job) for job in jobs)
-        _collect(results, summary, strict, bar)
-    else:
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn")) as pool:
-            futures = [pool.submit(_prepare_job, job) for job in jobs]
-            try:
-                _collect((f.result() for f in as_completed(futures)), summary, strict, bar)
-            except CaseError:
-                for future in futures:
-                    future.cancel()
-                raise
-    bar.close()
+    try:
+        with parallel(_prepare_job, [(case, data_dir) for case in todo], workers) as results:
+            _collect(results, summary, strict, bar)
+    finally:
+        bar.close()  # an error message then starts on a line of its own
 
     grades = {c.case_id: c.grade for c in cases
               if c.case_id in set(summary.prepared) | set(summary.resumed)}
-    if not grades:
-        raise CaseError(f"{source}: none of the {len(cases)} case(s) could be prepared")
+    if len(grades) < len(SPLITS):
+        raise CaseError(f"{source}: {len(grades)} of {len(cases)} case(s) could be prepared "
+                        f"({len(summary.skipped)} skipped, named above); the course needs at least "
+                        f"{len(SPLITS)}, one for each of {', '.join(SPLITS)}")
     summary.splits = split_patients(grades, seed)
     datasets = root / "datasets"
     datasets.mkdir(exist_ok=True)

@@ -14,7 +14,7 @@ from pathlib import Path
 from . import preparation
 from . import synth
 from ..settings import SEED, course_root, default_workers, sample_patients
-from ..files import write_text_atomic
+from ..files import exclusive, write_text_atomic
 
 CACHE = ".tp3_cache/synthetic_brats"
 #: Written next to the preparation manifest: which generator made the sample.
@@ -29,17 +29,24 @@ def ensure_sample(root=None, n_patients: int | None = None, seed: int = SEED,
     than the one asked for, is kept (runs and logs depend on it) with a notice saying how
     to rebuild it."""
     root = Path(root) if root is not None else course_root()
-    manifest = preparation.read_manifest(root)
-    if manifest.get("status") == "done":
-        _notice_if_outdated(root, manifest, n_patients or sample_patients())
-        return root
+    if preparation.read_manifest(root).get("status") != "done":  # complete data may be read-only
+        with exclusive(root, "sample (the course data)"):
+            _ensure_sample_locked(root, n_patients, seed, workers, progress)
+    _notice_if_outdated(root, preparation.read_manifest(root), n_patients or sample_patients())
+    return root
+
+
+def _ensure_sample_locked(root: Path, n_patients, seed, workers, progress) -> None:
+    if preparation.read_manifest(root).get("status") == "done":  # built while we waited
+        return
     n_patients = n_patients or sample_patients()
     workers = workers or default_workers()
     source = root / CACHE
     recipe = json.dumps({"patients": n_patients, "seed": seed})
     marker = source / ".sample.json"
-    if not marker.is_file() or marker.read_text() != recipe:
-        shutil.rmtree(source, ignore_errors=True)  # ours, from another size or seed
+    if (not marker.is_file() or marker.read_text() != recipe
+            or not (source / synth.RECORD).is_file()):
+        shutil.rmtree(source, ignore_errors=True)  # ours, from another size, seed or kit version
         source.mkdir(parents=True)
         marker.write_text(recipe)
     synth.generate(source, n_patients, seed, workers=workers, progress=progress)
@@ -50,7 +57,6 @@ def ensure_sample(root=None, n_patients: int | None = None, seed: int = SEED,
     shutil.rmtree(source)
     write_text_atomic(root / SAMPLE_RECORD, json.dumps(
         {"generator": synth.GENERATOR_VERSION, "patients": n_patients, "seed": seed}) + "\n")
-    return root
 
 
 def _notice_if_outdated(root: Path, manifest: dict, wanted: int) -> None:

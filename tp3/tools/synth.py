@@ -32,15 +32,15 @@ from __future__ import annotations
 
 import csv
 import functools
-from concurrent.futures import ProcessPoolExecutor
+import json
+import shutil
 from dataclasses import dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
 from scipy import ndimage
 
-from ..files import atomic_file, atomic_folder
+from ..files import atomic_file, atomic_folder, exclusive, verify_written, write_text_atomic
 from ..settings import LABEL_SUFFIX, MODALITIES
 from ..preprocessing import ORIGINAL_SHAPE
 
@@ -650,8 +650,9 @@ def write_case(case: SyntheticCase, out_dir: Path) -> Path:
     with atomic_folder(final) as tmp:
         for name, array in volumes.items():
             # Level 1: these volumes are written once and read a few times; speed wins.
-            sitk.WriteImage(_to_sitk(array), str(tmp / f"{case.case_id}_{name}.nii.gz"),
-                            useCompression=True, compressionLevel=1)
+            path = tmp / f"{case.case_id}_{name}.nii.gz"
+            sitk.WriteImage(_to_sitk(array), str(path), useCompression=True, compressionLevel=1)
+            verify_written(path)
     return final
 
 
@@ -662,50 +663,86 @@ def _make_and_write(job):
     return case.case_id, case.grade
 
 
+#: Which seed and generator wrote the cases of an output folder (never two in one folder).
+RECORD = ".tp3-synth.json"
+
+
 def generate(out_dir, n_patients: int, seed: int, workers: int = 1, force: bool = False,
              progress: bool = True) -> list[tuple[str, str]]:
     """Write ``n_patients`` cases into ``out_dir`` (BraTS 2019 layout) and ``name_mapping.csv``.
 
-    Refuses an ``out_dir`` holding anything but finished cases of this generator unless
-    ``force``; existing finished cases are kept (a rerun completes an interrupted run).
-    Returns ``[(case_id, grade), ...]``.
+    Refuses an ``out_dir`` holding anything but this generator's cases for this seed unless
+    ``force`` (which replaces the generator's cases and keeps anything else); finished cases
+    are kept and checked whole (a rerun completes an interrupted run). One run at a time
+    holds ``out_dir``. Returns ``[(case_id, grade), ...]``.
     """
     from tqdm.auto import tqdm
 
+    from .workers import parallel
+
     out_dir = Path(out_dir)
-    if n_patients < 1:
-        raise ValueError(f"--patients must be at least 1, got {n_patients}")
-    out_dir.mkdir(parents=True, exist_ok=True)
-    wanted = {case_id(i) for i in range(1, n_patients + 1)}
-    foreign = [p.name for p in out_dir.iterdir()
-               if p.name not in wanted and p.name != "name_mapping.csv" and not p.name.startswith(".")]
-    if foreign and not force:
-        raise FileExistsError(
-            f"{out_dir} already holds {len(foreign)} other entries (e.g. {sorted(foreign)[0]}); "
-            "choose an empty folder or pass --force")
-    done = set() if force else {i for i in range(1, n_patients + 1)
-                                if _complete_case(out_dir / case_id(i))}
-    jobs = [(seed, i, out_dir) for i in range(1, n_patients + 1) if i not in done]
-    results = [(case_id(i), case_grade(i)) for i in sorted(done)]
-    bar = tqdm(total=len(jobs), desc="synth", unit="case", disable=not progress)
-    if workers <= 1 or len(jobs) <= 1:
-        for job in jobs:
-            results.append(_make_and_write(job))
-            bar.update()
-    else:
-        # spawn: safe even when the caller has TensorFlow loaded (fork is not).
-        with ProcessPoolExecutor(min(workers, len(jobs)), mp_context=get_context("spawn")) as pool:
-            for result in pool.map(_make_and_write, jobs):
-                results.append(result)
-                bar.update()
-    bar.close()
-    results.sort()
-    _write_name_mapping(out_dir, results)
+    if isinstance(n_patients, bool) or not isinstance(n_patients, int) or n_patients < 1:
+        raise ValueError(f"--patients must be at least 1, got {n_patients!r}")
+    with exclusive(out_dir, f"synth --out {out_dir}"):
+        _check_out_dir(out_dir, n_patients, seed, force)
+        write_text_atomic(out_dir / RECORD, json.dumps({"generator": GENERATOR_VERSION, "seed": seed}) + "\n")
+        done = {i for i in range(1, n_patients + 1) if _complete_case(out_dir / case_id(i))}
+        jobs = [(seed, i, out_dir) for i in range(1, n_patients + 1) if i not in done]
+        results = [(case_id(i), case_grade(i)) for i in sorted(done)]
+        bar = tqdm(total=len(jobs), desc="synth", unit="case", disable=not progress)
+        try:
+            with parallel(_make_and_write, jobs, workers) as made:
+                for result in made:
+                    results.append(result)
+                    bar.update()
+        finally:
+            bar.close()  # an error message then starts on a line of its own
+        results.sort()
+        _write_name_mapping(out_dir, results)
     return results
 
 
+def _check_out_dir(out_dir: Path, n_patients: int, seed: int, force: bool) -> None:
+    wanted = {case_id(i) for i in range(1, n_patients + 1)}
+    entries = [p for p in out_dir.iterdir() if not p.name.startswith(".") and p.name != "name_mapping.csv"]
+    foreign = sorted(p.name for p in entries if p.name not in wanted)
+    try:
+        record = json.loads((out_dir / RECORD).read_text())
+    except (OSError, ValueError):
+        record = {"generator": GENERATOR_VERSION, "seed": seed} if not entries else {}
+    other_run = record != {"generator": GENERATOR_VERSION, "seed": seed}
+    if force:
+        for entry in entries:  # the generator's cases only (name and content)
+            if entry.is_dir() and not entry.is_symlink() and _is_case_name(entry.name):
+                shutil.rmtree(entry)
+        for entry in out_dir.glob(".*.tmp"):
+            shutil.rmtree(entry, ignore_errors=True)
+        return
+    if foreign:
+        raise FileExistsError(
+            f"{out_dir} already holds {len(foreign)} other entries (e.g. {foreign[0]}); "
+            "choose an empty folder or pass --force (which replaces the synthetic cases only)")
+    if entries and other_run:
+        made_by = (f"seed {record['seed']} of generator {record['generator']}" if record
+                   else "an unknown seed")
+        raise FileExistsError(
+            f"{out_dir} holds cases made with {made_by}, not seed {seed} of {GENERATOR_VERSION}; "
+            "one folder never mixes two: choose another folder or pass --force to replace them")
+
+
+def _is_case_name(name: str) -> bool:
+    return name.startswith(ID_PREFIX) and name[len(ID_PREFIX):].isdigit()
+
+
 def _complete_case(folder: Path) -> bool:
-    return all((folder / f"{folder.name}_{m}.nii.gz").is_file() for m in MODALITIES + (LABEL_SUFFIX,))
+    from ..files import DamagedFileError, check_nifti_complete
+
+    try:
+        for m in MODALITIES + (LABEL_SUFFIX,):
+            check_nifti_complete(folder / f"{folder.name}_{m}.nii.gz")
+    except (DamagedFileError, OSError):
+        return False
+    return True
 
 
 def _write_name_mapping(out_dir: Path, cases) -> None:
