@@ -72,7 +72,8 @@ def nifti_bytes_expected(header_bytes: bytes, path="") -> int:
             header = kind(binaryblock=block, check=False)
             voxels = int(np.prod(header.get_data_shape(), dtype=np.int64))
             return int(header.get_data_offset()) + voxels * header.get_data_dtype().itemsize
-    raise DamagedFileError(f"{path}: not a NIfTI file (no NIfTI header; {len(header_bytes)} bytes read)")
+    raise DamagedFileError(f"{path}: truncated, or not a NIfTI file (no whole NIfTI header in its first "
+                           f"{len(header_bytes)} bytes)")
 
 
 def check_nifti_complete(path) -> None:
@@ -85,24 +86,25 @@ def check_nifti_complete(path) -> None:
     import zlib
 
     path = Path(path)
-    size = path.stat().st_size
     try:
-        if path.suffix != ".gz":
-            with open(path, "rb") as handle:
-                expected = nifti_bytes_expected(handle.read(540), path)
-            if size < expected:
-                raise DamagedFileError(f"{path}: truncated file ({size} bytes, its header announces "
-                                       f"{expected})")
-            return
-        with gzip.open(path) as stream:
-            expected = nifti_bytes_expected(stream.read(540), path)
-        with open(path, "rb") as handle:
+        size = path.stat().st_size
+        with open(path, "rb") as handle:  # one open: this runs for every slice a loader reads
+            head = handle.read(1 << 16)
+            if path.suffix != ".gz":
+                expected = nifti_bytes_expected(head[:540], path)
+                if size < expected:
+                    raise DamagedFileError(f"{path}: truncated file ({size} bytes, its header "
+                                           f"announces {expected})")
+                return
+            expected = nifti_bytes_expected(zlib.decompressobj(31).decompress(head, 540), path)
             handle.seek(max(size - 4, 0))
             if int.from_bytes(handle.read(4), "little") == expected % 2 ** 32:
                 return
         with gzip.open(path) as stream:
             length = sum(len(chunk) for chunk in iter(lambda: stream.read(1 << 22), b""))
     except (EOFError, OSError, zlib.error) as error:
+        if isinstance(error, FileNotFoundError):
+            raise
         raise DamagedFileError(f"{path}: unreadable or truncated file ({error or 'empty'})") from None
     if length < expected:
         raise DamagedFileError(f"{path}: truncated file ({length} bytes once decompressed, its header "

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import list_origin_patients, load_original, original_spacing, origin_path
-from ..files import write_text_atomic
+from ..files import check_nifti_complete, write_text_atomic
 from ..metrics import evalAllSample, summarise
 from ..predict import load_model, numpy2nifti, predict_patient, predict_volume
 from ..preprocessing import course_images, normalise
@@ -49,9 +49,9 @@ def evaluate(model_path, root, patients=None, out_dir=None, json_path=None, forc
     patients = list(patients) if patients else list_origin_patients(root, complete=False)
     if not patients:
         raise FileNotFoundError(f"{root / 'origin_data'} holds no patient to evaluate")
-    for patient in patients:  # every file there before the first prediction; names what lacks
+    for patient in patients:  # every file there and whole before the first prediction
         for name in MODALITIES + (LABEL_SUFFIX,):
-            origin_path(patient, name, root)
+            check_nifti_complete(origin_path(patient, name, root))
     out_dir = Path(out_dir) if out_dir else root / "predictions"
     existing = [out_dir / f"{p}_pred.nii.gz" for p in patients if (out_dir / f"{p}_pred.nii.gz").exists()]
     if existing and not force:

@@ -403,9 +403,9 @@ def _prepare_locked(cases, source, root, seed, workers, force, strict, progress)
     grades = {c.case_id: c.grade for c in cases
               if c.case_id in set(summary.prepared) | set(summary.resumed)}
     if len(grades) < len(SPLITS):
-        raise CaseError(f"{source}: {len(grades)} of {len(cases)} case(s) could be prepared "
-                        f"({len(summary.skipped)} skipped, named above); the course needs at least "
-                        f"{len(SPLITS)}, one for each of {', '.join(SPLITS)}")
+        skipped = f" ({len(summary.skipped)} skipped, named above)" if summary.skipped else ""
+        raise CaseError(f"{source}: {len(grades)} of {len(cases)} case(s) could be prepared{skipped}; "
+                        f"the course needs at least {len(SPLITS)}, one for each of {', '.join(SPLITS)}")
     summary.splits = split_patients(grades, seed)
     datasets = root / "datasets"
     datasets.mkdir(exist_ok=True)
