@@ -5,6 +5,9 @@ Atomic writes: a reader sees the old file (or folder) or the new one, never half
 Two helpers serve the whole kit: :func:`atomic_file` for one file (split lists, manifests,
 notebooks, exported NIfTI) and :func:`atomic_folder` for a folder written file by file
 (a prepared patient, a synthetic case, copied originals).
+
+Whole files: :func:`check_nifti_complete` before every read, :func:`verify_written` after
+every write of a NIfTI file. One run at a time: :func:`exclusive` holds a folder.
 """
 
 from __future__ import annotations
@@ -103,12 +106,23 @@ def check_nifti_complete(path) -> None:
         with gzip.open(path) as stream:
             length = sum(len(chunk) for chunk in iter(lambda: stream.read(1 << 22), b""))
     except (EOFError, OSError, zlib.error) as error:
-        if isinstance(error, FileNotFoundError):
-            raise
+        if isinstance(error, OSError) and error.errno is not None:
+            raise  # missing, no permission...: the system's message says it (gzip's have no errno)
         raise DamagedFileError(f"{path}: unreadable or truncated file ({error or 'empty'})") from None
     if length < expected:
         raise DamagedFileError(f"{path}: truncated file ({length} bytes once decompressed, its header "
                                f"announces {expected})")
+
+
+def all_whole(paths) -> bool:
+    """Whether every one of ``paths`` exists and is whole (:func:`check_nifti_complete`): the
+    test a resumed run applies to what it keeps."""
+    try:
+        for path in paths:
+            check_nifti_complete(path)
+    except (DamagedFileError, OSError):
+        return False
+    return True
 
 
 def verify_written(path) -> None:

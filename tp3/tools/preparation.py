@@ -32,8 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from ..data import read_image
-from ..files import (DamagedFileError, atomic_folder, check_nifti_complete, exclusive, verify_written,
-                     write_text_atomic)
+from ..files import DamagedFileError, all_whole, atomic_folder, exclusive, verify_written, write_text_atomic
 from ..preprocessing import COURSE_SHAPE, ORIGINAL_SHAPE, check_labels, resize_image, resize_labels
 from ..settings import LABEL_SUFFIX, MODALITIES, N_ORIGIN_PATIENTS, SEED, SPLIT_FRACTIONS
 from .sources import LAYOUT_2017, CaseError, SourceCase, find_cases, locate
@@ -213,13 +212,8 @@ def prepare_case(case: SourceCase, data_dir: Path) -> Path:
 
 def is_prepared(folder: Path) -> bool:
     """True when ``folder`` holds the 77 x 5 slices of its patient, every file whole."""
-    try:
-        for name in VOLUMES:
-            for z in range(COURSE_SHAPE[0]):
-                check_nifti_complete(folder / slice_name(folder.name, name, z))
-    except (DamagedFileError, OSError):
-        return False
-    return True
+    return all_whole(folder / slice_name(folder.name, name, z)
+                     for name in VOLUMES for z in range(COURSE_SHAPE[0]))
 
 
 def split_patients(patients: dict, seed: int = SEED, fractions: dict = SPLIT_FRACTIONS) -> dict:
@@ -250,7 +244,7 @@ def _copy_original(case: SourceCase, origin_dir: Path) -> None:
     import SimpleITK as sitk
 
     final = origin_dir / case.case_id
-    if _origin_complete(final):
+    if all_whole(final / f"{case.case_id}_{name}.nii.gz" for name in VOLUMES):
         return
     sources = locate(case)[0]
     standard = all(v.channel is None and v.path.name == f"{case.case_id}_{name}.nii.gz"
@@ -270,15 +264,6 @@ def _copy_original(case: SourceCase, origin_dir: Path) -> None:
                 image.CopyInformation(reference)
                 sitk.WriteImage(image, str(target), useCompression=True)
             verify_written(target)
-
-
-def _origin_complete(folder: Path) -> bool:
-    try:
-        for name in VOLUMES:
-            check_nifti_complete(folder / f"{folder.name}_{name}.nii.gz")
-    except (DamagedFileError, OSError):
-        return False
-    return True
 
 
 def _is_within(path: Path, other: Path) -> bool:

@@ -40,7 +40,7 @@ from pathlib import Path
 import numpy as np
 from scipy import ndimage
 
-from ..files import atomic_file, atomic_folder, exclusive, verify_written, write_text_atomic
+from ..files import all_whole, atomic_file, atomic_folder, exclusive, verify_written, write_text_atomic
 from ..settings import LABEL_SUFFIX, MODALITIES
 from ..preprocessing import ORIGINAL_SHAPE
 
@@ -712,7 +712,7 @@ def _check_out_dir(out_dir: Path, n_patients: int, seed: int, force: bool) -> No
         record = {"generator": GENERATOR_VERSION, "seed": seed} if not entries else {}
     other_run = record != {"generator": GENERATOR_VERSION, "seed": seed}
     if force:
-        for entry in entries:  # the generator's cases only (name and content)
+        for entry in entries:  # the generator's case folders only, by their names
             if entry.is_dir() and not entry.is_symlink() and _is_case_name(entry.name):
                 shutil.rmtree(entry)
         for entry in out_dir.glob(".*.tmp"):
@@ -735,14 +735,7 @@ def _is_case_name(name: str) -> bool:
 
 
 def _complete_case(folder: Path) -> bool:
-    from ..files import DamagedFileError, check_nifti_complete
-
-    try:
-        for m in MODALITIES + (LABEL_SUFFIX,):
-            check_nifti_complete(folder / f"{folder.name}_{m}.nii.gz")
-    except (DamagedFileError, OSError):
-        return False
-    return True
+    return all_whole(folder / f"{folder.name}_{m}.nii.gz" for m in MODALITIES + (LABEL_SUFFIX,))
 
 
 def _write_name_mapping(out_dir: Path, cases) -> None:
