@@ -198,11 +198,15 @@ def test_force_removes_only_what_the_kit_wrote(tmp_path, bad_source_copy, capsys
     (root / "data" / "my_annotations.csv").write_text("a,b\n")
     (root / "origin_data" / "MyPatient").mkdir()
     (root / "origin_data" / "MyPatient" / "notes.txt").write_text("mine")
+    first = sorted((root / "data").glob("*/*_t1_000.nii.gz"))[0]
+    (root / "data" / "MyCase").mkdir()  # named as the kit names its slices, but not the kit's
+    shutil.copyfile(first, root / "data" / "MyCase" / "MyCase_t1_000.nii.gz")
     capsys.readouterr()
     assert main(["prepare", "--brats", str(brats), "--root", str(root), "--force", "--workers", "1"]) == 0
     out = capsys.readouterr().out
-    assert ("left in place, not written by the kit: data/linked, data/my_annotations.csv, "
+    assert ("left in place, not written by the kit: data/MyCase, data/linked, data/my_annotations.csv, "
             "origin_data/MyPatient") in out
+    assert (root / "data" / "MyCase" / "MyCase_t1_000.nii.gz").is_file()
     assert (elsewhere / "keep.txt").read_text() == "mine" and (root / "data" / "linked").is_symlink()
     assert (root / "origin_data" / "MyPatient" / "notes.txt").is_file()
     assert prep.read_manifest(root)["status"] == "done"

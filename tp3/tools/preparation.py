@@ -17,7 +17,7 @@ Output under the course root:
 Nothing is lost: the source is only read; one run at a time holds the course root
 (:func:`tp3.files.exclusive`); each patient is written into a hidden folder, every file
 checked whole, then renamed; a non-empty output is refused unless ``force``, which removes
-only what the kit wrote (recognised by its names) and lists the rest; a rerun after an
+only what the kit wrote (the manifest lists its cases) and lists the rest; a rerun after an
 interruption (same source and seed) checks what it keeps and finishes the job.
 """
 
@@ -270,17 +270,20 @@ def _is_within(path: Path, other: Path) -> bool:
     return path == other or other in path.parents
 
 
-def _is_kit_entry(entry: Path) -> bool:
-    """Whether preparation wrote ``entry`` (an entry of data/, datasets/ or origin_data/),
-    judged by its name and, for a folder, the names of all it holds. Symbolic links never
-    are: what they point to is not ours to delete."""
+def _is_kit_entry(entry: Path, written: dict) -> bool:
+    """Whether preparation wrote ``entry`` (an entry of data/, datasets/ or origin_data/).
+    A case folder must be listed in the manifest (``written``: ``{"data": [...],
+    "origin_data": [...]}``; a manifest of an older kit has no lists, then the names decide)
+    and hold only the kit's file names. Symbolic links never are: what they point to is not
+    ours to delete."""
     if entry.is_symlink():
         return False
     if _KIT_FILE.match(entry.name):
         return True
     if entry.parent.name == "datasets":
         return entry.is_file() and entry.name in {f"{s}.txt" for s in SPLITS}
-    if not entry.is_dir():
+    listed = written.get(entry.parent.name)
+    if not entry.is_dir() or (listed is not None and entry.name not in listed):
         return False
     children = [c.name for c in entry.iterdir()]
     pid = re.escape(entry.name)
@@ -292,13 +295,14 @@ def _is_kit_entry(entry: Path) -> bool:
 
 def _output_entries(root: Path) -> tuple[list, list]:
     """``(the kit's entries, other entries)`` of the output folders (README files aside)."""
+    written = _read_manifest(root).get("written", {})
     ours, others = [], []
     for name in OUTPUT_DIRS:
         folder = root / name
         if folder.is_dir():
             for entry in sorted(folder.iterdir()):
                 if entry.name not in KEPT:
-                    (ours if _is_kit_entry(entry) else others).append(entry)
+                    (ours if _is_kit_entry(entry, written) else others).append(entry)
     return ours, others
 
 
@@ -374,14 +378,18 @@ def _prepare_locked(cases, source, root, seed, workers, force, strict, progress)
     summary.others = _check_output(root, source, seed, force)
     data_dir = root / "data"
     data_dir.mkdir(parents=True, exist_ok=True)
-    _write_manifest(root, status="running", source=str(source), seed=seed)
-
     summary.resumed = [c.case_id for c in cases if is_prepared(data_dir / c.case_id)]
+
+    def record(status="running", **more):  # what the kit wrote, for a later --force
+        written = {"data": sorted(summary.prepared + summary.resumed), "origin_data": summary.origin}
+        _write_manifest(root, status=status, source=str(source), seed=seed, written=written, **more)
+
+    record()
     todo = [c for c in cases if c.case_id not in summary.resumed]
     bar = tqdm(total=len(todo), desc="prepare", unit="case", disable=not progress)
     try:
         with parallel(_prepare_job, [(case, data_dir) for case in todo], workers) as results:
-            _collect(results, summary, strict, bar)
+            _collect(results, summary, strict, bar, record)
     finally:
         bar.close()  # an error message then starts on a line of its own
 
@@ -398,20 +406,21 @@ def _prepare_locked(cases, source, root, seed, workers, force, strict, progress)
         write_text_atomic(datasets / f"{name}.txt", "".join(f"{pid}\n" for pid in ids))
     by_id = {c.case_id: c for c in cases}
     summary.origin = summary.splits["validation"][:N_ORIGIN_PATIENTS]
+    record()
     origin_dir = root / "origin_data"
     origin_dir.mkdir(exist_ok=True)
     for pid in summary.origin:
         _copy_original(by_id[pid], origin_dir)
-    _write_manifest(root, status="done", source=str(source), seed=seed,
-                    patients=len(grades), skipped=[list(s) for s in summary.skipped])
+    record("done", patients=len(grades), skipped=[list(s) for s in summary.skipped])
     return summary
 
 
-def _collect(results, summary: PrepareSummary, strict: bool, bar) -> None:
+def _collect(results, summary: PrepareSummary, strict: bool, bar, record) -> None:
     for case, error in results:
         bar.update()
         if error is None:
             summary.prepared.append(case.case_id)
+            record()
             continue
         if strict:
             raise CaseError(error)
