@@ -128,6 +128,15 @@ def test_two_files_for_one_volume_are_refused(tmp_path, synthetic_source):
         prep.read_case(case)
 
 
+def test_a_volume_stored_twice_skips_that_case_only(tmp_path, synthetic_source):
+    vols = _volumes(synthetic_source)
+    _t1c(vols, tmp_path / "src")
+    sitk.WriteImage(vols["t1"], str(tmp_path / "src" / "P7" / "P7_t1.nii"))  # beside P7_t1.nii.gz
+    (case,) = find_cases(tmp_path / "src")  # listing the cases does not stop on it
+    with pytest.raises(prep.CaseError, match="P7_t1.nii.gz: a second t1 volume besides P7_t1.nii;"):
+        prep.read_case(case)
+
+
 def test_grades_from_brats2020_name_mapping(tmp_path):
     (tmp_path / "name_mapping.csv").write_text(
         "Grade,BraTS_2017_subject_ID,BraTS_2018_subject_ID,TCGA_TCIA_subject_ID,BraTS_2019_subject_ID,"

@@ -35,7 +35,7 @@ from ..data import read_image
 from ..files import DamagedFileError, all_whole, atomic_folder, exclusive, verify_written, write_text_atomic
 from ..preprocessing import COURSE_SHAPE, ORIGINAL_SHAPE, check_labels, resize_image, resize_labels
 from ..settings import LABEL_SUFFIX, MODALITIES, N_ORIGIN_PATIENTS, SEED, SPLIT_FRACTIONS
-from .sources import LAYOUT_2017, CaseError, SourceCase, find_cases, locate
+from .sources import LAYOUT_MSD, CaseError, SourceCase, find_cases, locate
 from .workers import parallel
 
 __all__ = ["CaseError", "SourceCase", "find_cases", "read_case", "read_case_folder", "prepare_case",
@@ -90,7 +90,7 @@ def read_case(case: SourceCase):
     """
     import SimpleITK as sitk
 
-    if case.layout == LAYOUT_2017 and not any(case.folder.iterdir()):
+    if case.layout != LAYOUT_MSD and not any(case.folder.iterdir()):
         raise CaseError(f"{case.folder}: empty case folder")
     volumes, label_map = locate(case)
     files, arrays, reference = {}, {}, None

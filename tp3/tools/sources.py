@@ -82,7 +82,8 @@ def find_cases(brats_dir) -> list[SourceCase]:
                 if not folder.is_dir() or folder.name.startswith(".") or folder.name in GRADES:
                     continue
                 grade = parent.name if parent.name in GRADES else grades.get(folder.name, "unknown")
-                layout = LAYOUT_2023 if set(_volume_words(folder)) & GLI_WORDS else LAYOUT_2017
+                words = {word for word, _ in _volume_words(folder)}
+                layout = LAYOUT_2023 if words & GLI_WORDS else LAYOUT_2017
                 cases.append(SourceCase(folder.name, folder, grade, layout))
     if not cases:
         raise FileNotFoundError(f"{brats_dir}: empty, no case folders found (expected "
@@ -110,31 +111,29 @@ def locate(case: SourceCase) -> tuple[dict, dict]:
     Raises :class:`CaseError` naming the folder or file when a volume is missing or twice."""
     if case.layout == LAYOUT_MSD:
         return _locate_msd(case)
-    found = {}
-    for word, path in _volume_words(case.folder).items():
+    found, words = {}, _volume_words(case.folder)
+    for word, path in words:
         name = NAME_WORDS[word]
-        if name in found:
+        if name in found:  # e.g. t1c beside t1ce, or a .nii beside a .nii.gz
             raise CaseError(f"{path}: a second {name} volume besides {found[name].path.name}; keep one")
         found[name] = Volume(path)
     for name in VOLUMES:
         if name not in found:
             raise CaseError(f"{case.folder / f'{case.case_id}_{name}.nii.gz'}: missing {name} volume "
                             f"(no file ending in {', '.join(_variants(name))})")
-    layout_labels = LABELS_2023 if set(_volume_words(case.folder)) & GLI_WORDS else LABELS_2017
+    layout_labels = LABELS_2023 if {word for word, _ in words} & GLI_WORDS else LABELS_2017
     return found, layout_labels
 
 
-def _volume_words(folder: Path) -> dict:
-    """``{word: path}`` for the NIfTI files of a case folder whose last word names a volume."""
-    words = {}
+def _volume_words(folder: Path) -> list[tuple[str, Path]]:
+    """``[(word, path)]`` for the NIfTI files of a case folder whose last word names a volume
+    (never raises: a volume found twice is :func:`locate`'s to report, for that case alone)."""
+    words = []
     for path in sorted(folder.iterdir()):
         stem = _strip_nifti(path.name)
         word = re.split(r"[_\-]", stem)[-1].lower() if stem and not path.name.startswith(".") else ""
         if word in NAME_WORDS:
-            if word in words:  # same word twice, e.g. a .nii and a .nii.gz
-                raise CaseError(f"{path}: a second {NAME_WORDS[word]} volume besides "
-                                f"{words[word].name}; keep one")
-            words[word] = path
+            words.append((word, path))
     return words
 
 
