@@ -28,7 +28,7 @@ import numpy as np
 import SimpleITK as sitk
 
 REPO = Path(__file__).resolve().parent.parent
-MODEL = REPO / "models" / "pretrained.keras"
+MODEL = REPO / "models" / "pretrained.weights.h5"
 NAMES = ("t1", "t1ce", "t2", "flair", "seg")
 NOISE = re.compile(r"^(prepare|synth|evaluate):|^I0000|^W0000|^E0000|^WARNING: All log|^To enable|^$")
 
@@ -253,12 +253,12 @@ def rows_others(m: Matrix) -> None:
     m.row("synth into a folder made with another seed", "synth --seed 2",
           tp3("synth", "--out", t / "s", "--patients", "1", "--seed", "2"))
     m.row("train --batch-size 0", "train --batch-size 0",
-          tp3("train", "--logdir", t / "l", "--model-out", t / "m.keras", "--batch-size", "0"))
+          tp3("train", "--logdir", t / "l", "--model-out", t / "m.weights.h5", "--batch-size", "0"))
     root = m.prepared_root()
     patient = sorted(p.name for p in (root / "origin_data").iterdir() if p.is_dir())[0]
-    broken = t / "broken.keras"
+    broken = t / "broken.weights.h5"
     broken.write_bytes(MODEL.read_bytes()[:5000])
-    m.row("a damaged .keras model", "evaluate --model broken.keras",
+    m.row("a damaged model file", "evaluate --model broken.weights.h5",
           tp3("evaluate", "--root", root, "--model", broken, "--out", t / "p0"))
     (t / "p1").mkdir()
     (t / "p1" / f"{patient}_pred.nii.gz").write_bytes(b"earlier")

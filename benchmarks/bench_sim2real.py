@@ -10,7 +10,7 @@ the ET volume predicted (cm³), and the means of each group.
 
     python benchmarks/bench_sim2real.py --real ../shared/real [--root ROOT] [--epochs 50]
         [--heldout 6] [--out DIR]
-    python benchmarks/bench_sim2real.py --real ../shared/real --model models/pretrained.keras
+    python benchmarks/bench_sim2real.py --real ../shared/real --model models/pretrained.weights.h5
 
 With ``--model`` nothing is trained: that model is scored the same way.
 
@@ -71,7 +71,7 @@ def main() -> int:
     else:
         root = ensure_sample(args.root, progress=False)
         out = args.out or root / "logs" / "sim2real"
-        cfg = TrainConfig(root=str(root), logdir=str(out), model_out=str(out / "model.keras"),
+        cfg = TrainConfig(root=str(root), logdir=str(out), model_out=str(out / "model.weights.h5"),
                           epochs=args.epochs, width=args.width, augment=not args.no_augment)
         start = time.perf_counter()
         history = train(cfg, progress=False).history

@@ -94,13 +94,14 @@ def naive_generator(root, patients, batch_size, n_slices):
 def measure_precisions(width, x, y, batch, rounds) -> dict:
     """Slices per second of float32 and ``auto`` models on the kit's pipeline, timed in turn."""
     from tp3.settings import SEED, resolve_precision
-    from tp3.training import compile_unet, make_dataset, precision_policy, seed_everything
+    from tp3.training import compile_unet, make_dataset, seed_everything
+    from tp3.unet import dtype_policy
     from tp3.unet import build_unet
 
     seed_everything(SEED)
     models = {}
     for name in ("float32", "auto"):
-        with precision_policy(resolve_precision(name)[0]):
+        with dtype_policy(resolve_precision(name)[0]):
             models[name] = compile_unet(build_unet(width))
     data = make_dataset(x, y, batch, shuffle=True, seed=SEED).repeat()
     steps = len(x) // batch
@@ -153,7 +154,7 @@ def measure_cli_epochs(root, width, epochs, rounds) -> dict:
                 run = Path(tmp) / f"{precision}_{round_}"
                 done = subprocess.run([sys.executable, "-m", "tp3", "train", "--root", str(root),
                                        "--epochs", str(epochs), "--width", str(width), "--precision",
-                                       precision, "--logdir", str(run), "--model-out", str(run / "model.keras")],
+                                       precision, "--logdir", str(run), "--model-out", str(run / "model.weights.h5")],
                                       stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
                 if done.returncode:
                     raise RuntimeError(f"python -m tp3 train --precision {precision} failed "
@@ -173,11 +174,12 @@ def measure(width, root, x, y, batch, rounds) -> dict:
 
     from tp3.settings import SEED, resolve_precision
     from tp3.data import read_split
-    from tp3.training import compile_unet, make_dataset, precision_policy, seed_everything
+    from tp3.training import compile_unet, make_dataset, seed_everything
+    from tp3.unet import dtype_policy
     from tp3.unet import build_unet
 
     seed_everything(SEED)
-    with precision_policy(resolve_precision()[0]):
+    with dtype_policy(resolve_precision()[0]):
         model = compile_unet(build_unet(width))
     steps = len(x) // batch
     rng = np.random.default_rng(SEED)

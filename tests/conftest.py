@@ -43,11 +43,11 @@ def tiny_data(course_root):
 
 @pytest.fixture(scope="session")
 def tiny_model(tmp_path_factory, tiny_data):
-    """A width-4 U-Net trained for two epochs on ``tiny_data``: (path to .keras, TrainConfig)."""
+    """A width-4 U-Net trained for two epochs on ``tiny_data``: (path to its .weights.h5)."""
     from tp3.training import TrainConfig, train
 
     folder = tmp_path_factory.mktemp("tiny_model")
-    cfg = TrainConfig(root="unused", logdir=str(folder / "logs"), model_out=str(folder / "tiny.keras"),
+    cfg = TrainConfig(root="unused", logdir=str(folder / "logs"), model_out=str(folder / "tiny.weights.h5"),
                       epochs=2, width=4, batch_size=16, learning_rate=3e-3)
     train(cfg, data=tiny_data, progress=False)
-    return folder / "tiny.keras"
+    return folder / "tiny.weights.h5"

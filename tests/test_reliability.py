@@ -124,6 +124,14 @@ def _alive(pid: int) -> bool:
         return False
 
 
+def _wait_until_dead(pids, within: float = 10.0) -> None:
+    """Workers poll their parent twice a second; a loaded machine may take longer to run them."""
+    deadline = time.monotonic() + within
+    while [pid for pid in pids if _alive(pid)] and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not [pid for pid in pids if _alive(pid)]
+
+
 def _start_prepare(source, root):
     env = dict(os.environ, PYTHONUNBUFFERED="1")
     process = subprocess.Popen([sys.executable, "-m", "tp3", "prepare", "--brats", str(source), "--root",
@@ -145,11 +153,14 @@ def test_ctrl_c_or_sigterm_stops_at_once_workers_included(tmp_path, synthetic_so
     sent = time.monotonic()
     process.send_signal(signum)
     _, err = process.communicate(timeout=30)
-    assert time.monotonic() - sent < 2.0
+    # "At once" is what the run leaves undone: the cases being prepared were dropped, not
+    # finished (4 cases on 2 workers take several seconds). The time bound only catches a
+    # hang, with room for a loaded machine (CI's is shared: 2 s once failed there).
+    assert time.monotonic() - sent < 10.0
+    assert len([p for p in (root / "data").iterdir() if p.is_dir() and not p.name.startswith(".")]) < 4
     assert process.returncode == 130 and err.rstrip().endswith(INTERRUPTED)
     assert "Traceback" not in err
-    time.sleep(1.0)
-    assert not [w for w in workers if _alive(w)]
+    _wait_until_dead(workers)
     summary = prep.prepare(synthetic_source, root, progress=False)  # the same command finishes
     assert len(summary.prepared) + len(summary.resumed) == 4
     assert not list((root / "data").glob(".*.tmp"))
@@ -160,10 +171,7 @@ def test_workers_die_with_a_killed_parent(tmp_path, synthetic_source):
     process, workers = _start_prepare(synthetic_source, tmp_path / "root")
     process.kill()
     process.communicate()
-    deadline = time.monotonic() + 2.0
-    while [w for w in workers if _alive(w)] and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert not [w for w in workers if _alive(w)]
+    _wait_until_dead(workers)
 
 
 # --- One run at a time ------------------------------------------------------------------
@@ -246,7 +254,7 @@ def test_bad_numbers_are_refused_by_name(capsys, tmp_path):
     with pytest.raises(SystemExit):
         main(["prepare", "--brats", "x", "--workers", "0"])
     assert "--workers: must be at least 1" in capsys.readouterr().err
-    assert main(["train", "--logdir", str(tmp_path / "l"), "--model-out", str(tmp_path / "m.keras"),
+    assert main(["train", "--logdir", str(tmp_path / "l"), "--model-out", str(tmp_path / "m.weights.h5"),
                  "--batch-size", "0"]) == 1
     assert "batch_size" in capsys.readouterr().err
     assert cap_workers(100000, 50) == min(os.cpu_count() or 1, 50)
@@ -256,10 +264,13 @@ def test_bad_numbers_are_refused_by_name(capsys, tmp_path):
 def test_a_damaged_model_is_not_reported_missing(tmp_path, tiny_model):
     from tp3.predict import load_model
 
-    cut = tmp_path / "cut.keras"
+    cut = tmp_path / "cut.weights.h5"
     cut.write_bytes(tiny_model.read_bytes()[:5000])
-    with pytest.raises(ValueError, match="cut.keras: not a Keras model"):
+    with pytest.raises(ValueError, match="cut.weights.h5: damaged weights file"):
         load_model(cut)
+    (tmp_path / "cut.keras").write_bytes(b"PK\x03\x04" + bytes(4996))
+    with pytest.raises(ValueError, match="cut.keras: not a Keras model"):
+        load_model(tmp_path / "cut.keras")
 
 
 def test_evaluate_says_force_and_names_a_missing_original(root_copy, tiny_model, capsys):

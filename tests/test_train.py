@@ -12,11 +12,15 @@ import pytest
 from tp3 import tblogs
 from tp3.tools.cli import main
 from tp3.metrics import RegionDice
+from tp3.modelfile import read_settings
+from tp3.predict import load_model
 from tp3.training import TrainConfig, train
+
+pytestmark = pytest.mark.keras
 
 
 def _run(tmp_path, tiny_data, name, epochs=3, augment=False):
-    cfg = TrainConfig(root="unused", logdir=str(tmp_path / name), model_out=str(tmp_path / f"{name}.keras"),
+    cfg = TrainConfig(root="unused", logdir=str(tmp_path / name), model_out=str(tmp_path / f"{name}.weights.h5"),
                       epochs=epochs, width=4, batch_size=16, augment=augment, learning_rate=3e-3)
     return cfg, train(cfg, data=tiny_data, progress=False).history
 
@@ -39,7 +43,7 @@ def test_callbacks_serve_a_second_fit(tmp_path, tiny_data):
     from tp3.unet import build_unet
 
     (x_train, y_train), (x_val, y_val) = tiny_data
-    cfg = TrainConfig(root="unused", logdir=tmp_path / "twice", model_out=tmp_path / "twice.keras", epochs=1, width=2)
+    cfg = TrainConfig(root="unused", logdir=tmp_path / "twice", model_out=tmp_path / "twice.weights.h5", epochs=1, width=2)
     model = training.compile_unet(build_unet(cfg.width))
     callbacks = training.make_callbacks(cfg, (x_val[:2], y_val[:2]))
     data = training.make_dataset(x_train[:16], y_train[:16], 8, shuffle=False)
@@ -69,7 +73,7 @@ def test_logs_images_config_checkpoint(first_run):
     saved = json.loads(open(f"{cfg.logdir}/config.json").read())
     assert TrainConfig.load(f"{cfg.logdir}/config.json") == cfg
     assert saved["replay"].startswith("python -m tp3 train --config")
-    model = keras.saving.load_model(cfg.model_out)
+    model = load_model(cfg.model_out)
     assert model.count_params() == 7574 * 16 + 147 * 4 + 4
 
 
@@ -100,8 +104,8 @@ def test_region_dice_counts():
 def test_train_command_needs_its_folders(capsys):
     assert main(["train", "--epochs", "1"]) == 1
     assert "--logdir and --model-out" in capsys.readouterr().err
-    assert main(["train", "--logdir", "x", "--model-out", "model.h5"]) == 1
-    assert ".keras" in capsys.readouterr().err
+    assert main(["train", "--logdir", "x", "--model-out", "model.keras"]) == 1
+    assert ".weights.h5" in capsys.readouterr().err
 
 
 def test_config_replay_with_overrides(first_run):
@@ -152,23 +156,20 @@ def test_forced_float32_trains_in_float32(tmp_path, tiny_data, monkeypatch, caps
     assert "Precision: float32 (requested)" in capsys.readouterr().out
     saved = json.loads(open(f"{cfg.logdir}/config.json").read())
     assert (saved["precision"], saved["precision_policy"]) == ("float32", "float32")
-    model = keras.saving.load_model(cfg.model_out)
-    assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
+    assert read_settings(cfg.model_out)["trained_in"] == "float32"
     assert keras.config.dtype_policy().name == "float32"
 
 
 def test_mixed_precision_model_predicts_float32_anywhere(tmp_path, tiny_data):
     """A bfloat16-trained checkpoint loads as a float32 network with float32 probabilities."""
-    from tp3.predict import load_model
-
-    cfg = TrainConfig(root="unused", logdir=str(tmp_path / "bf16"), model_out=str(tmp_path / "bf16.keras"),
+    cfg = TrainConfig(root="unused", logdir=str(tmp_path / "bf16"), model_out=str(tmp_path / "bf16.weights.h5"),
                       epochs=1, width=4, batch_size=16, precision="bfloat16")
-    train(cfg, data=tiny_data, progress=False)
+    mixed = train(cfg, data=tiny_data, progress=False).model
     assert json.loads(open(f"{cfg.logdir}/config.json").read())["precision_policy"] == "mixed_bfloat16"
     assert keras.config.dtype_policy().name == "float32"  # train() leaves the global policy as it was
-    mixed = keras.saving.load_model(cfg.model_out, compile=False)
     assert mixed.layers[1].dtype_policy.name == "mixed_bfloat16"
     assert mixed.get_layer("classes").dtype_policy.name == "float32"
+    assert read_settings(cfg.model_out)["trained_in"] == "mixed_bfloat16"
     model = load_model(cfg.model_out)
     assert {layer.dtype_policy.name for layer in model.layers} == {"float32"}
     images = tiny_data[1][0][:4]
@@ -179,10 +180,11 @@ def test_mixed_precision_model_predicts_float32_anywhere(tmp_path, tiny_data):
 
 
 def test_float16_gets_loss_scaling():
-    from tp3.training import compile_unet, precision_policy
+    from tp3.training import compile_unet
+    from tp3.unet import dtype_policy
     from tp3.unet import build_unet
 
-    with precision_policy("mixed_float16"):
+    with dtype_policy("mixed_float16"):
         model = compile_unet(build_unet(2))
     assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
     assert model.get_layer("classes").compute_dtype == "float32"
@@ -192,7 +194,7 @@ def test_precision_flag():
     from tp3.tools.cli import build_parser, training_config
 
     cfg = training_config(build_parser().parse_args(
-        ["train", "--logdir", "l", "--model-out", "m.keras", "--precision", "float16"]))
+        ["train", "--logdir", "l", "--model-out", "m.weights.h5", "--precision", "float16"]))
     assert cfg.precision == "float16"
     with pytest.raises(SystemExit):
         build_parser().parse_args(["train", "--precision", "int8"])
@@ -202,12 +204,12 @@ def test_precision_flag():
 
 def _describe_callbacks(callbacks) -> list:
     """What makes each callback behave as it does (its kind and settings), comparable with ==."""
-    from tp3.training import PredictionImages, TensorBoardLogs
+    from tp3.training import PredictionImages, SaveBestModel, TensorBoardLogs
 
     described = []
     for cb in callbacks:
-        if isinstance(cb, keras.callbacks.ModelCheckpoint):
-            described.append(("checkpoint", str(cb.filepath), cb.monitor, cb.save_best_only))
+        if isinstance(cb, SaveBestModel):
+            described.append(("checkpoint", str(cb.path), cb.monitor))
         elif isinstance(cb, TensorBoardLogs):
             described.append(("tensorboard", str(cb.logdir), cb.hparams))
         elif isinstance(cb, keras.callbacks.LearningRateScheduler):
@@ -255,14 +257,14 @@ def test_notebook_ex7_cells_build_what_train_builds(course_root, tiny_data):
 
 
 def test_train_config_validates_and_takes_paths(tmp_path):
-    cfg = TrainConfig(logdir=tmp_path / "logs", model_out=tmp_path / "m.keras", root=tmp_path)
+    cfg = TrainConfig(logdir=tmp_path / "logs", model_out=tmp_path / "m.weights.h5", root=tmp_path)
     assert cfg.logdir == str(tmp_path / "logs")  # Paths become str: config.json stays JSON
     json.dumps(cfg.__dict__)
     for bad, message in (({"epochs": 0}, "epochs"), ({"width": 2.5}, "width"), ({"batch_size": True}, "batch_size"),
                          ({"learning_rate": 0}, "learning_rate"), ({"precision": "int8"}, "precision"),
-                         ({"model_out": "m.h5"}, ".keras")):
+                         ({"model_out": "m.keras"}, "weights.h5")):
         with pytest.raises(ValueError, match=message):
-            TrainConfig(**{"logdir": "l", "model_out": "m.keras", **bad})
+            TrainConfig(**{"logdir": "l", "model_out": "m.weights.h5", **bad})
 
 
 def test_every_config_field_is_a_flag(first_run):

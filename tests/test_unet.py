@@ -7,6 +7,8 @@ import pytest
 
 from tp3.unet import DownConvBlock, UpConvBlock, build_unet, count_conv_layers, plot_unet, smallest_feature_map
 
+pytestmark = pytest.mark.keras
+
 
 @pytest.mark.parametrize("width", [4, 8])
 def test_parameter_count_formula(width):

@@ -20,7 +20,7 @@ from . import settings
 from .tools.sample import ensure_sample
 
 #: The pretrained model shipped with the kit (Ex 11-13), when it ships.
-PRETRAINED_MODEL = settings.REPO_ROOT / "models" / "pretrained.keras"
+PRETRAINED_MODEL = settings.REPO_ROOT / "models" / "pretrained.weights.h5"
 #: The two reference runs of Ex 10, when they ship: {label: folder under tensorboard_logs/}.
 REFERENCE_RUNS = {"without augmentation": "no_augmentation", "with augmentation": "augmentation"}
 
@@ -60,13 +60,13 @@ def setup(progress: bool = True) -> Path:
 
 
 def run_paths(root, name: str, fresh: bool = False) -> tuple[Path, Path]:
-    """``(model .keras path, log folder)`` of a named run of the course (e.g. ``"ex7"``).
+    """``(model file path (.weights.h5), log folder)`` of a named run of the course (e.g. ``"ex7"``).
 
     ``fresh``: start the log folder anew (a rerun's curves would otherwise pile up on the
     previous ones in TensorBoard).
     """
     root = Path(root)
-    model_path, logdir = root / "models" / f"{name}.keras", root / "logs" / name
+    model_path, logdir = root / "models" / f"{name}.weights.h5", root / "logs" / name
     if fresh and logdir.exists():
         shutil.rmtree(logdir)
         print(f"Previous logs of '{name}' removed: this run starts a fresh {logdir}")

@@ -11,7 +11,6 @@ Ex 12  ``plot_prediction``, ``numpy2nifti``
 
 from __future__ import annotations
 
-import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -28,26 +27,24 @@ __all__ = ["load_model", "load_image", "get_mask2original_shape", "predict_volum
 
 
 def load_model(path):
-    """A trained U-Net from a ``.keras`` file, computing in float32 whatever precision it was
-    trained in (no optimizer or metrics needed to predict). Ex 11."""
-    import keras
+    """Ex 11: a trained U-Net, computing in float32 whatever precision it was trained in.
 
-    from .unet import as_float32
+    ``path``: the kit's model file (``.weights.h5``, what training saves and the kit ships:
+    it loads on every supported Keras 3) or a ``.keras`` archive (a U-Net of the kit loads
+    whichever Keras 3 saved it). No optimizer or metrics: the model is for prediction.
+    Errors name the file and what to do (:class:`tp3.modelfile.ModelFileError`).
+    """
+    from .modelfile import SUFFIX, load_keras_archive, load_unet
 
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no such model; train one (python -m tp3 train) or use "
-                                "the pretrained model shipped with the kit")
-    # Keras reports a damaged archive as "File not found"; say what is wrong with the file.
-    if not zipfile.is_zipfile(path):
-        raise ValueError(f"{path}: not a Keras model (a .keras file is a zip archive; this one is "
-                         f"truncated or of another format, {path.stat().st_size} bytes)")
-    try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as error:  # noqa: BLE001 (Keras raises many kinds for a damaged model)
-        raise ValueError(f"{path}: damaged Keras model ({type(error).__name__}: "
-                         f"{str(error).splitlines()[0][:200] if str(error) else 'no detail'})") from None
-    return as_float32(model)
+                                "the pretrained model shipped with the kit (models/pretrained.weights.h5)")
+    if path.name.endswith(SUFFIX):
+        return load_unet(path)
+    if path.suffix == ".keras":
+        return load_keras_archive(path)
+    raise ValueError(f"{path}: not a model file of the kit ({SUFFIX}) nor a Keras archive (.keras)")
 
 
 def load_image(patient: str, root=None) -> np.ndarray:

@@ -233,7 +233,7 @@ class TrainConfig:
     """
 
     logdir: str = _option(help="TensorBoard log folder (config.json is written there)")
-    model_out: str = _option(help="checkpoint of the best validation loss (.keras)")
+    model_out: str = _option(help="checkpoint of the best validation loss (.weights.h5, the kit's model file)")
     root: str = _option(factory=lambda: str(course_root()),
                         help="course root (default: TP3_ROOT, /content/TP3 on Colab, else the repository)")
     epochs: int = _option(factory=default_epochs, help=f"epochs (default {EPOCHS}, {SMOKE_EPOCHS} in smoke mode)")
@@ -251,8 +251,10 @@ class TrainConfig:
     def __post_init__(self):
         for name in ("root", "logdir", "model_out"):
             setattr(self, name, str(getattr(self, name)))  # JSON-ready, whatever the caller passed
-        if not self.model_out.endswith(".keras"):
-            raise ValueError(f"model_out must end with .keras (Keras 3 format), got {self.model_out}")
+        if not self.model_out.endswith(".weights.h5"):
+            raise ValueError(f"model_out must end with .weights.h5 (the kit's model file, which loads on "
+                             f"every Keras 3; a .keras archive loads only on a Keras as new as the one that "
+                             f"saved it), got {self.model_out}")
         for name in ("epochs", "width", "batch_size", "lr_decay_every"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:

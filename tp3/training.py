@@ -2,7 +2,7 @@
 
 Ex 7   ``load_split`` (a split in memory), ``make_dataset`` (batches, one-hot labels),
        ``set_precision``, ``compile_unet`` (Adam, cross-entropy, accuracy and Dice WT/TC/ET),
-       ``make_callbacks`` (checkpoint, TensorBoard, LR schedule, CSV log, ``PredictionImages``),
+       ``make_callbacks`` (``SaveBestModel``, TensorBoard, LR schedule, CSV log, ``PredictionImages``),
        ``TrainConfig`` + ``save_config``; ``train`` is those pieces in one call.
 Ex 9   the same with ``TrainConfig(augment=True)`` (``make_dataset(..., augment=True)``).
 
@@ -22,7 +22,6 @@ augments (optional) and one-hot encodes them, so no batch waits on NIfTI decodin
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import sys
@@ -38,12 +37,13 @@ from .files import write_text_atomic
 from .metrics import region_dice_metrics
 from .preprocessing import COURSE_SHAPE, labels_to_classes
 from .settings import TrainConfig
+from .modelfile import save_unet
 from .tblogs import IMAGES_TAG, SCALAR_TAGS
 from .viz import prediction_grid
 
 __all__ = ["TrainConfig", "seed_everything", "load_split", "make_dataset", "set_precision", "compile_unet",
            "step_decay", "preview_slices", "preview_epochs", "slice_names", "PredictionImages", "TensorBoardLogs",
-           "ProgressBar", "make_callbacks", "save_config", "train"]
+           "SaveBestModel", "ProgressBar", "make_callbacks", "save_config", "train"]
 
 
 def seed_everything(seed: int) -> None:
@@ -105,17 +105,6 @@ def make_dataset(images: np.ndarray, classes: np.ndarray, batch_size: int, shuff
     dataset = dataset.map(lambda x, y: (x, tf.one_hot(tf.cast(y, tf.int32), settings.N_CLASSES)),
                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return dataset.prefetch(tf.data.AUTOTUNE)
-
-
-@contextlib.contextmanager
-def precision_policy(policy: str):
-    """Build models under the Keras dtype ``policy`` inside the block, then restore the previous one."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
 
 
 def announce_precision(requested: str | None = None) -> str:
@@ -274,6 +263,32 @@ class TensorBoardLogs(keras.callbacks.Callback):
             writer.close()
 
 
+class SaveBestModel(keras.callbacks.Callback):
+    """Ex 7: save the model to ``path`` (``.weights.h5``) after every epoch whose ``monitor``
+    (default ``val_loss``) is the lowest so far, in the kit's model file
+    (:func:`tp3.modelfile.save_unet`: float32 weights and the settings that rebuild the
+    U-Net, which load on every Keras 3, whatever precision trained it). Keras'
+    ``ModelCheckpoint(path, save_best_only=True, save_weights_only=True)`` saves the same
+    weights without the settings; ``.keras`` archives load only on Keras as new as theirs."""
+
+    def __init__(self, path, monitor: str = "val_loss"):
+        super().__init__()
+        self.path, self.monitor, self.best = Path(path), monitor, float("inf")
+
+    def on_train_begin(self, logs=None):
+        self.best = float("inf")
+
+    def on_epoch_end(self, epoch, logs=None):
+        value = (logs or {}).get(self.monitor)
+        if value is None:
+            raise KeyError(f"SaveBestModel monitors {self.monitor!r}, which this run does not log "
+                           f"(logged: {', '.join(sorted(logs or {}))}); pass validation_data to fit")
+        if float(value) < self.best:
+            self.best = float(value)
+            save_unet(self.model, self.path, epoch=epoch + 1, **{self.monitor: self.best},
+                      trained_in=self.model.dtype_policy.name)
+
+
 class ProgressBar(keras.callbacks.Callback):
     """Progress of a run for people waiting on it: a bar over the epochs, with the time left
     for the whole run, and a bar over the batches of the current epoch (tqdm, in a
@@ -304,14 +319,14 @@ class ProgressBar(keras.callbacks.Callback):
 
 
 def make_callbacks(cfg: TrainConfig, preview: tuple) -> list:
-    """Checkpoint (.keras, best val_loss), TensorBoard, LR schedule, CSV log, prediction images. Ex 7.
+    """Checkpoint (kit model file, best val_loss), TensorBoard, LR schedule, CSV log, prediction images. Ex 7.
 
     ``preview``: ``(images (K, 96, 96, 4), classes (K, 96, 96))`` of the validation slices
     to draw (:func:`preview_slices`), optionally followed by their K names (:func:`slice_names`).
     """
     logdir = Path(cfg.logdir)
     return [
-        keras.callbacks.ModelCheckpoint(cfg.model_out, monitor="val_loss", save_best_only=True),
+        SaveBestModel(cfg.model_out, monitor="val_loss"),
         TensorBoardLogs(cfg),
         keras.callbacks.LearningRateScheduler(step_decay(cfg.learning_rate, cfg.lr_decay,
                                                          cfg.lr_decay_every)),
@@ -351,7 +366,7 @@ def train(cfg: TrainConfig, data=None, progress: bool = True):
     The pieces are those of the notebook's Ex 7 cells: :func:`make_dataset`,
     :func:`compile_unet`, :func:`make_callbacks`, then ``model.fit``.
     """
-    from .unet import build_unet
+    from .unet import build_unet, dtype_policy
 
     seed_everything(cfg.seed)
     names = None
@@ -363,7 +378,7 @@ def train(cfg: TrainConfig, data=None, progress: bool = True):
                              seed=cfg.seed)
     val_set = make_dataset(x_val, y_val, cfg.batch_size, shuffle=False)
     keep = preview_slices(y_val)
-    with distribution_strategy().scope(), precision_policy(announce_precision(cfg.precision)):
+    with distribution_strategy().scope(), dtype_policy(announce_precision(cfg.precision)):
         model = compile_unet(build_unet(cfg.width), cfg.learning_rate)
     save_config(cfg)
     Path(cfg.model_out).parent.mkdir(parents=True, exist_ok=True)

@@ -14,6 +14,8 @@ Ex 11  ``as_float32`` (a mixed-precision model computing in float32 for predicti
 
 from __future__ import annotations
 
+import contextlib
+
 import keras
 from keras import layers
 
@@ -84,6 +86,18 @@ def build_unet(width: int = UNET_WIDTH_CPU, input_shape=INPUT_SHAPE, n_classes: 
     # float32 head whatever the policy: softmax probabilities and the loss need its range.
     outputs = layers.Conv2D(n_classes, 1, activation="softmax", name="classes", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=f"unet_f{width}")
+
+
+@contextlib.contextmanager
+def dtype_policy(policy: str):
+    """Build models under the Keras dtype ``policy`` (``"float32"``, ``"mixed_bfloat16"``...)
+    inside the block, then restore the previous one."""
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(policy)
+    try:
+        yield
+    finally:
+        keras.config.set_dtype_policy(previous)
 
 
 def as_float32(model: keras.Model) -> keras.Model:

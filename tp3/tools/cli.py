@@ -48,6 +48,16 @@ def _sample(args) -> int:
     return 0
 
 
+def _convert(args) -> int:
+    from ..modelfile import convert, read_settings
+
+    out = convert(args.model, args.out, overwrite=args.force)
+    settings = read_settings(out)
+    print(f"{out}: U-Net width {settings['width']}, depth {settings['depth']}, written by Keras "
+          f"{settings['keras']}; loads on every Keras 3 (tp3.predict.load_model). {args.model} is unchanged.")
+    return 0
+
+
 def _train(args) -> int:
     from ..training import train
 
@@ -124,7 +134,7 @@ def _demo(args) -> int:
     root = ensure_sample(args.root)
     print(summarise_course(root))
     cfg = TrainConfig(root=str(root), logdir=str(root / "logs" / "demo"),
-                      model_out=str(root / "models" / "demo.keras"),
+                      model_out=str(root / "models" / "demo.weights.h5"),
                       epochs=DEMO_EPOCHS, width=DEMO_WIDTH)
     print(f"\nTraining a U-Net of width {cfg.width} for {cfg.epochs} epochs (logs in {cfg.logdir})")
     print(loss_report(train(cfg).history))
@@ -185,12 +195,19 @@ def build_parser() -> argparse.ArgumentParser:
 
     evaluation = commands.add_parser("evaluate", help="predict, export and score patients (Ex 11-13)")
     evaluation.add_argument("--root", type=Path, default=None)
-    evaluation.add_argument("--model", type=Path, required=True, help="trained model (.keras)")
+    evaluation.add_argument("--model", type=Path, required=True, help="trained model (.weights.h5, the kit's model file, or .keras)")
     evaluation.add_argument("--patients", nargs="+", help="patient IDs (default: all of origin_data/)")
     evaluation.add_argument("--out", type=Path, help="folder for the predicted NIfTI files (default ROOT/predictions)")
     evaluation.add_argument("--json", type=Path, help="write the metrics as JSON here")
     evaluation.add_argument("--force", action="store_true", help="overwrite earlier predictions")
     evaluation.set_defaults(run=_evaluate)
+
+    conversion = commands.add_parser("convert", help="a .keras model (any Keras 3) -> the kit's model file "
+                                                     "(.weights.h5), which loads on every Keras 3")
+    conversion.add_argument("model", type=Path, help="a .keras archive, or a .weights.h5 without the kit's settings")
+    conversion.add_argument("--out", type=Path, required=True, help="the kit's model file to write (.weights.h5)")
+    conversion.add_argument("--force", action="store_true", help="replace --out if it exists")
+    conversion.set_defaults(run=_convert)
 
     books = commands.add_parser("notebooks", help="instructor tools for the exercise notebooks")
     books.add_argument("action", choices=["students", "strip", "refresh", "html"],

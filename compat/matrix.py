@@ -1,0 +1,205 @@
+#!/usr/bin/env python3
+"""The compatibility matrix: the kit's TensorFlow/Keras tests and notebooks on other stacks.
+
+Each stack is a constraints file beside this script (``lowest.txt``, ``colab-2025-12.txt``,
+``colab-2026-08.txt``, ``latest.txt``) and becomes a virtual environment of its own:
+the kit's runtime requirements plus the test tools (``tools.txt``), installed under those
+constraints. The kit itself is not installed there: it is imported from the checkout under
+test (``PYTHONPATH``), so one environment serves every clone and is built once per content
+of its files (their hash names its folder, under ``$TP3_COMPAT_HOME``, default
+``~/.cache/tp3-compat``).
+
+In each environment it runs, in smoke mode and in a course root of its own, the unit tests
+of the modules marked ``keras`` (build, train, save/load, precision, TensorBoard logs, prediction) and every
+solution notebook with nbval, then prints one row per stack. Standard library only: it runs
+with the system Python before any environment exists.
+
+    python3 compat/matrix.py                      # every stack
+    python3 compat/matrix.py lowest colab-2026-08 # these stacks
+    python3 compat/matrix.py --build-only latest  # build (or reuse) without testing
+    python3 compat/matrix.py --python ~/.cache/tp3-compat/python3.13/bin/python3.13 colab-2026-08
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+REPO = HERE.parent
+STACKS = ("lowest", "colab-2025-12", "colab-2026-08", "latest")
+#: Packages whose versions the summary shows (as pip names them).
+SHOWN = ("tensorflow", "keras", "numpy", "ipykernel")
+COMPLETE = ".tp3-compat-complete"
+
+
+def compat_home() -> Path:
+    return Path(os.environ.get("TP3_COMPAT_HOME", Path.home() / ".cache" / "tp3-compat")).expanduser()
+
+
+def python_version(python) -> str:
+    return subprocess.run([str(python), "-c", "import platform; print(platform.python_version())"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+
+
+def env_folder(stack: str, python) -> Path:
+    """Where the environment of ``stack`` on ``python`` lives: named by the hash of what it is
+    built from."""
+    digest = hashlib.sha256()
+    for path in (HERE / f"{stack}.txt", HERE / "tools.txt", REPO / "requirements.txt"):
+        digest.update(path.read_bytes())
+    version = python_version(python)
+    digest.update(version.encode())
+    return compat_home() / f"{stack}-py{version.rpartition('.')[0]}-{digest.hexdigest()[:12]}"
+
+
+def run(command, log, **kwargs) -> int:
+    """Run ``command``, its output appended to ``log``; returns the exit code."""
+    with open(log, "a") as out:
+        out.write(f"\n$ {' '.join(map(str, command))}\n")
+        out.flush()
+        return subprocess.run([str(part) for part in command], stdout=out, stderr=subprocess.STDOUT,
+                              stdin=subprocess.DEVNULL, **kwargs).returncode
+
+
+def build(stack: str, python, log: Path) -> Path:
+    """The environment of ``stack`` on ``python``, built unless a complete one exists. Raises on failure."""
+    env = env_folder(stack, python)
+    if (env / COMPLETE).is_file():
+        return env
+    if env.exists():
+        shutil.rmtree(env)  # an interrupted build: start it again
+    env.parent.mkdir(parents=True, exist_ok=True)
+    print(f"[{stack}] building {env} (a few minutes; log {log})", flush=True)
+    interpreter = python
+    python = env / "bin" / "python"
+    install = [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+               "-r", REPO / "requirements.txt", "-r", HERE / "tools.txt", "-c", HERE / f"{stack}.txt"]
+    if stack == "latest":
+        install[4:4] = ["--upgrade", "--upgrade-strategy", "eager"]
+    steps = ([interpreter, "-m", "venv", env],
+             [python, "-m", "pip", "install", "--quiet", "--upgrade", "pip"],  # its resolver backtracks less
+             install, [python, "-m", "pip", "check"])
+    for step in steps:
+        if run(step, log) != 0:
+            raise RuntimeError(f"[{stack}] could not build the environment: see {log}")
+    freeze = subprocess.run([python, "-m", "pip", "freeze"], capture_output=True, text=True, check=True).stdout
+    (env / "pip-freeze.txt").write_text(freeze)
+    (env / COMPLETE).write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"))
+    return env
+
+
+def versions(env: Path) -> dict:
+    """``{package: version}`` of the environment's freeze, plus ``python``."""
+    found = {}
+    for line in (env / "pip-freeze.txt").read_text().splitlines():
+        name, _, version = line.partition("==")
+        found[name.lower().replace("_", "-")] = version
+    return {"python": python_version(env / "bin" / "python"), **{name: found.get(name, "?") for name in SHOWN}}
+
+
+def junit_counts(path: Path) -> tuple[int, int]:
+    """``(passed, failed)`` of a pytest JUnit XML report (errors count as failed)."""
+    if not path.is_file():
+        return 0, 0
+    suite = ET.parse(path).getroot()
+    suite = suite if suite.tag == "testsuite" else suite.find("testsuite")
+    tests, failures, errors, skipped = (int(suite.get(key, 0)) for key in ("tests", "failures", "errors", "skipped"))
+    return tests - failures - errors - skipped, failures + errors
+
+
+def keras_test_files() -> list[Path]:
+    """The test modules marked ``keras`` (collecting the others would need their tools too)."""
+    return sorted(path for path in (REPO / "tests").glob("test_*.py")
+                  if "pytestmark = pytest.mark.keras" in path.read_text())
+
+
+def test(stack: str, env: Path, work: Path, log: Path) -> dict:
+    """The unit tests marked ``keras`` and the notebook suite in ``env``; their counts and time."""
+    root = work / "root"
+    root.mkdir(parents=True, exist_ok=True)
+    environ = {**os.environ, "PATH": f"{env / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
+               "PYTHONPATH": str(REPO), "TP3_SMOKE": "1", "TP3_ROOT": str(root), "PYTHONNOUSERSITE": "1"}
+    environ.pop("VIRTUAL_ENV", None)
+    python = env / "bin" / "python"
+    common = ["-p", "no:cacheprovider", "-q", "-o", "addopts=-ra"]
+    start = time.monotonic()
+    unit_status = run([python, "-m", "pytest", *common, "--junitxml", work / "unit.xml",
+                       "--basetemp", work / "tmp", *keras_test_files()], log, env=environ, cwd=work)
+    notebooks_status = run([python, "-m", "pytest", "--nbval-lax", "--nbval-cell-timeout=900", *common,
+                            "--junitxml", work / "notebooks.xml", REPO / "notebooks" / "solutions"],
+                           log, env=environ, cwd=work)
+    unit, notebooks = junit_counts(work / "unit.xml"), junit_counts(work / "notebooks.xml")
+    return {"stack": stack, **versions(env), "unit": unit, "notebooks": notebooks,
+            "ok": unit_status == 0 and notebooks_status == 0 and unit[0] > 0 and notebooks[0] > 0,
+            "seconds": round(time.monotonic() - start), "date": time.strftime("%Y-%m-%d")}
+
+
+def table(rows: list[dict]) -> str:
+    header = ("stack", "python", *SHOWN, "unit tests (keras)", "notebook cells", "result", "time")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        if "error" in row:
+            lines.append(f"| {row['stack']} | " + " | ".join(["?"] * (len(header) - 3)) + f" | {row['error']} | |")
+            continue
+        cells = (row["stack"], row["python"], *(row[name] for name in SHOWN),
+                 "{} passed, {} failed".format(*row["unit"]), "{} passed, {} failed".format(*row["notebooks"]),
+                 "pass" if row["ok"] else "FAIL", f"{row['seconds']} s")
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("stacks", nargs="*", metavar="STACK", help=f"some of {', '.join(STACKS)} (default: all)")
+    parser.add_argument("--build-only", action="store_true", help="build or reuse the environments, run nothing")
+    parser.add_argument("--python", default=sys.executable,
+                        help="the interpreter of the environments (default: this one; compat/python313.sh builds 3.13)")
+    parser.add_argument("--out", type=Path, default=REPO / "build" / "compat",
+                        help="logs, reports and results.json (default: build/compat)")
+    args = parser.parse_args(argv)
+    unknown = [stack for stack in args.stacks if stack not in STACKS]
+    if unknown:
+        parser.error(f"unknown stack {', '.join(unknown)}: choose among {', '.join(STACKS)}")
+    args.out.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for stack in args.stacks or STACKS:
+        log = args.out / f"{stack}.log"
+        log.write_text("")
+        try:
+            env = build(stack, args.python, log)
+        except RuntimeError as error:
+            print(error, flush=True)
+            rows.append({"stack": stack, "error": "environment not built", "ok": False})
+            continue
+        if args.build_only:
+            print(f"[{stack}] ready: {env}")
+            continue
+        work = Path(tempfile.mkdtemp(prefix=f"tp3-compat-{stack}-"))
+        print(f"[{stack}] testing in {env.name} (log {log})", flush=True)
+        try:
+            rows.append(test(stack, env, work, log))
+        finally:
+            shutil.rmtree(work, ignore_errors=True)
+        print(f"[{stack}] {'pass' if rows[-1]['ok'] else 'FAIL'} in {rows[-1]['seconds']} s", flush=True)
+    if args.build_only:
+        return 0
+    print(table(rows))
+    (args.out / "results.json").write_text(json.dumps(rows, indent=2) + "\n")
+    failed = [row["stack"] for row in rows if not row["ok"]]
+    if failed:
+        print(f"failed: {', '.join(failed)} (logs in {args.out})")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
