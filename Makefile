@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # The venv's bin first: the notebooks' "python3" kernel must be the venv's Python.
 RUN := PATH=$(CURDIR)/$(VENV)/bin:$$PATH
 
-.PHONY: install demo test test-unit test-notebooks bench html students graphviz clean-data
+.PHONY: install demo test test-unit test-notebooks test-compat bench html students graphviz clean-data
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -40,6 +40,16 @@ test-notebooks:
 	@start=$$(date +%s); \
 	$(RUN) TP3_SMOKE=1 $(PY) -m pytest --nbval-lax --nbval-cell-timeout=900 -p no:cacheprovider notebooks/solutions; \
 	status=$$?; echo "notebook suite: $$(( $$(date +%s) - start )) s"; exit $$status
+
+# The compatibility matrix (compat/matrix.py): the Keras tests and every notebook on other
+# stacks, each a virtual environment built once under ~/.cache/tp3-compat (reused after), then
+# whether the install resolves for Pythons 3.13 and 3.12 (Colab's), which this machine lacks. STACKS: some of
+# lowest colab-2025-12 colab-2026-08 latest (default: all); CI runs lowest and colab-2026-08.
+STACKS ?=
+test-compat:
+	$(PYTHON) compat/matrix.py $(STACKS)
+	$(PYTHON) compat/matrix.py --resolve 3.13 colab-2026-08 latest
+	$(PYTHON) compat/matrix.py --resolve 3.12 colab-2025-12
 
 # Student notebooks from the solutions (instructors; a test fails when they drift).
 students: install

@@ -17,6 +17,7 @@ with the system Python before any environment exists.
     python3 compat/matrix.py                      # every stack
     python3 compat/matrix.py lowest colab-2026-08 # these stacks
     python3 compat/matrix.py --build-only latest  # build (or reuse) without testing
+    python3 compat/matrix.py --resolve 3.13 colab-2026-08 latest  # resolves for a Python not here?
     python3 compat/matrix.py --python ~/.cache/tp3-compat/python3.13/bin/python3.13 colab-2026-08
 """
 
@@ -144,6 +145,56 @@ def test(stack: str, env: Path, work: Path, log: Path) -> dict:
             "seconds": round(time.monotonic() - start), "date": time.strftime("%Y-%m-%d")}
 
 
+#: Colab's platform (Ubuntu 22.04, glibc 2.35, x86_64): every manylinux tag it accepts (pip
+#: takes a given --platform literally, without the older glibc versions it implies).
+COLAB_PLATFORMS = (*(f"manylinux_2_{minor}_x86_64" for minor in range(35, 16, -1)), "manylinux2014_x86_64")
+#: What a resolution names, beside its count of packages.
+RESOLVED_SHOWN = ("tensorflow", "keras", "numpy", "simpleitk", "scikit-image", "nilearn")
+
+
+def resolver(log: Path) -> Path:
+    """A Python with a recent pip, which resolves for another Python without installing."""
+    env = compat_home() / "resolver"
+    if not (env / COMPLETE).is_file():
+        shutil.rmtree(env, ignore_errors=True)
+        env.parent.mkdir(parents=True, exist_ok=True)
+        for step in ([sys.executable, "-m", "venv", env],
+                     [env / "bin" / "python", "-m", "pip", "install", "--quiet", "--upgrade", "pip"]):
+            if run(step, log) != 0:
+                raise RuntimeError(f"could not make the resolver's environment: see {log}")
+        (env / COMPLETE).write_text(time.strftime("%Y-%m-%d %H:%M:%S\n"))
+    return env / "bin" / "python"
+
+
+def resolve(stack: str, version: str, work: Path, log: Path) -> dict:
+    """Whether the kit's runtime requirements, under ``stack``'s constraints, resolve to wheels
+    for CPython ``version`` on Colab's platform (pip ``--dry-run``: metadata only, nothing
+    installed or kept), and the versions chosen."""
+    report = work / f"resolve-{stack}-{version}.json"
+    tag = version.replace(".", "")
+    command = [resolver(log), "-m", "pip", "install", "--dry-run", "--quiet", "--ignore-installed",
+               "--only-binary=:all:", "--python-version", version, "--implementation", "cp", "--abi", f"cp{tag}",
+               *(part for platform in COLAB_PLATFORMS for part in ("--platform", platform)),
+               "-r", REPO / "requirements.txt", "-c", HERE / f"{stack}.txt", "--report", report]
+    ok = run(command, log) == 0 and report.is_file()
+    chosen = {}
+    if ok:
+        for item in json.loads(report.read_text())["install"]:
+            chosen[item["metadata"]["name"].lower()] = item["metadata"]["version"]
+    return {"stack": stack, "python": version, "ok": ok, "packages": len(chosen),
+            **{name: chosen.get(name, "?") for name in RESOLVED_SHOWN}}
+
+
+def resolution_table(rows: list[dict]) -> str:
+    header = ("stack", "python", *RESOLVED_SHOWN, "packages", "result")
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in rows:
+        cells = (row["stack"], row["python"], *(row[name] for name in RESOLVED_SHOWN), row["packages"],
+                 "resolves" if row["ok"] else "DOES NOT RESOLVE")
+        lines.append("| " + " | ".join(map(str, cells)) + " |")
+    return "\n".join(lines)
+
+
 def table(rows: list[dict]) -> str:
     header = ("stack", "python", *SHOWN, "unit tests (keras)", "notebook cells", "result", "time")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -164,6 +215,9 @@ def main(argv=None) -> int:
     parser.add_argument("--build-only", action="store_true", help="build or reuse the environments, run nothing")
     parser.add_argument("--python", default=sys.executable,
                         help="the interpreter of the environments (default: this one; compat/python313.sh builds 3.13)")
+    parser.add_argument("--resolve", metavar="PYTHON_VERSION",
+                        help="only check that each stack's install resolves for that CPython (e.g. 3.13) on "
+                             "Colab's platform, without an interpreter of it")
     parser.add_argument("--out", type=Path, default=REPO / "build" / "compat",
                         help="logs, reports and results.json (default: build/compat)")
     args = parser.parse_args(argv)
@@ -171,6 +225,12 @@ def main(argv=None) -> int:
     if unknown:
         parser.error(f"unknown stack {', '.join(unknown)}: choose among {', '.join(STACKS)}")
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.resolve:
+        log = args.out / f"resolve-{args.resolve}.log"
+        log.write_text("")
+        rows = [resolve(stack, args.resolve, args.out, log) for stack in args.stacks or STACKS]
+        print(resolution_table(rows))
+        return 0 if all(row["ok"] for row in rows) else 1
     rows = []
     for stack in args.stacks or STACKS:
         log = args.out / f"{stack}.log"

@@ -17,8 +17,6 @@ from tp3.preprocessing import normalise
 
 matplotlib.use("Agg")
 
-pytestmark = pytest.mark.keras
-
 
 def test_load_image_is_the_training_input(course_root):
     """Training reads its images through load_image: a split's first patient is its X."""
