@@ -124,10 +124,38 @@ def keras_test_files() -> list[Path]:
                   if "pytestmark = pytest.mark.keras" in path.read_text())
 
 
+#: Size of the smoke-mode sample (tp3.settings.SMOKE_SAMPLE_PATIENTS), which the notebooks use.
+SMOKE_PATIENTS = 10
+
+
+def seed_course_data(root: Path) -> bool:
+    """Link the checkout's smoke-sized sample (``make test`` builds it) into ``root``, so each
+    stack's notebooks do not synthesize it again: building cases is tested on every stack by
+    the unit tests, which make their own. The kit writes by replacing files, never in place,
+    so the links cannot change the checkout's copy. Whether it was there to link."""
+    try:
+        patients = json.loads((REPO / "data" / ".tp3-sample.json").read_text())["patients"]
+    except (OSError, ValueError, KeyError):
+        return False
+    if patients != SMOKE_PATIENTS or not (REPO / "datasets" / "train.txt").is_file():
+        return False
+
+    def link(source, target):
+        try:
+            os.link(source, target)
+        except OSError:  # another file system
+            shutil.copy2(source, target)
+
+    for folder in ("data", "datasets", "origin_data"):
+        shutil.copytree(REPO / folder, root / folder, copy_function=link, dirs_exist_ok=True)
+    return True
+
+
 def test(stack: str, env: Path, work: Path, log: Path) -> dict:
     """The unit tests marked ``keras`` and the notebook suite in ``env``; their counts and time."""
     root = work / "root"
     root.mkdir(parents=True, exist_ok=True)
+    seeded = seed_course_data(root)
     environ = {**os.environ, "PATH": f"{env / 'bin'}{os.pathsep}{os.environ.get('PATH', '')}",
                "PYTHONPATH": str(REPO), "TP3_SMOKE": "1", "TP3_ROOT": str(root), "PYTHONNOUSERSITE": "1"}
     environ.pop("VIRTUAL_ENV", None)
@@ -140,7 +168,7 @@ def test(stack: str, env: Path, work: Path, log: Path) -> dict:
                             "--junitxml", work / "notebooks.xml", REPO / "notebooks" / "solutions"],
                            log, env=environ, cwd=work)
     unit, notebooks = junit_counts(work / "unit.xml"), junit_counts(work / "notebooks.xml")
-    return {"stack": stack, **versions(env), "unit": unit, "notebooks": notebooks,
+    return {"stack": stack, **versions(env), "unit": unit, "notebooks": notebooks, "data_linked": seeded,
             "ok": unit_status == 0 and notebooks_status == 0 and unit[0] > 0 and notebooks[0] > 0,
             "seconds": round(time.monotonic() - start), "date": time.strftime("%Y-%m-%d")}
 

@@ -138,7 +138,11 @@ def _start_prepare(source, root):
                                 str(root), "--workers", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                text=True, env=env)
     deadline = time.monotonic() + 120
-    while not list((root / "data").glob(".*.tmp")) and time.monotonic() < deadline:  # mid-way
+
+    def mid_way():  # a case folder being written (not the manifest's .tmp, which comes first)
+        return [p for p in (root / "data").glob(".*.tmp") if p.is_dir()] if (root / "data").is_dir() else []
+
+    while not (mid_way() and _children(process.pid)) and time.monotonic() < deadline:
         time.sleep(0.05)
     workers = _children(process.pid)
     assert workers, "the run should have started its workers"

@@ -13,7 +13,8 @@ part of handout    exercises     module
 =================  ============  ==========================================================
 
 ``tp3.settings`` holds every setting, ``tp3.checks`` the notebooks' self-checks,
-``tp3.course`` the notebooks' setup, ``tp3.viz`` the shared colours. The instructor tools
+``tp3.course`` the notebooks' setup, ``tp3.viz`` the shared colours, ``tp3.modelfile`` the
+model file training saves and Ex 11 loads (on every Keras 3). The instructor tools
 (synthetic data, preparation of BraTS, the command line, notebook tools) are in
 :mod:`tp3.tools`. Modules load on first use (``tp3.unet`` imports Keras only when
 touched), so ``import tp3`` stays light.
@@ -32,7 +33,7 @@ __version__ = "0.1.0"
 #: What a student sees after ``tp3.<TAB>``: the modules of the exercises, in handout order.
 STUDENT_MODULES = ("data", "preprocessing", "unet", "training", "augment", "tblogs", "predict", "metrics",
                    "checks", "course", "settings", "viz")
-_OTHER_MODULES = ("files", "tools")
+_OTHER_MODULES = ("files", "modelfile", "tools")
 
 
 def __getattr__(name):
