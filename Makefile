@@ -32,8 +32,10 @@ demo: install
 test: install
 	$(MAKE) --no-print-directory test-unit test-notebooks
 
+# Two test files at a time: a file's tests often wait on subprocesses or the disk (9 min
+# instead of 12 on 2 cores). The notebooks stay one at a time: they share one course root.
 test-unit:
-	$(RUN) TP3_SMOKE=1 $(PY) -m pytest tests
+	$(RUN) TP3_SMOKE=1 $(PY) -m pytest -n 2 --dist loadfile tests
 
 # Every solution notebook end to end (smoke mode: 10 cases, 2 epochs); prints its time.
 test-notebooks:
@@ -45,9 +47,10 @@ test-notebooks:
 # stacks, each a virtual environment built once under ~/.cache/tp3-compat (reused after), then
 # whether the install resolves for Pythons 3.13 and 3.12 (Colab's), which this machine lacks. STACKS: some of
 # lowest colab-2025-12 colab-2026-08 latest (default: all); CI runs lowest and colab-2026-08.
+# Two stacks at a time: a stack's run keeps about one core busy, so two take the time of one.
 STACKS ?=
 test-compat:
-	$(PYTHON) compat/matrix.py $(STACKS)
+	$(PYTHON) compat/matrix.py --parallel 2 $(STACKS)
 	$(PYTHON) compat/matrix.py --resolve 3.13 colab-2026-08 latest
 	$(PYTHON) compat/matrix.py --resolve 3.12 colab-2025-12
 

@@ -247,6 +247,12 @@ def rows_disks(m: Matrix) -> None:
         subprocess.run(["umount", str(small)])
 
 
+#: A small classifier saved as .keras: a model file that is not a U-Net of the kit.
+FOREIGN_MODEL = ("import sys, keras\ninputs = keras.Input((28, 28, 1))\n"
+                 "outputs = keras.layers.Dense(10, activation='softmax')(keras.layers.Flatten()(inputs))\n"
+                 "keras.Model(inputs, outputs).save(sys.argv[1])\n")
+
+
 def rows_others(m: Matrix) -> None:
     t = m.folder()
     tp3("synth", "--out", t / "s", "--patients", "1", "--seed", "1")
@@ -260,6 +266,14 @@ def rows_others(m: Matrix) -> None:
     broken.write_bytes(MODEL.read_bytes()[:5000])
     m.row("a damaged model file", "evaluate --model broken.weights.h5",
           tp3("evaluate", "--root", root, "--model", broken, "--out", t / "p0"))
+    foreign = t / "mnist.keras"
+    subprocess.run([sys.executable, "-c", FOREIGN_MODEL, foreign], check=True, capture_output=True)
+    m.row("a .keras of another network", "evaluate --model mnist.keras",
+          tp3("evaluate", "--root", root, "--model", foreign, "--out", t / "p4"))
+    m.row("converting it", "convert mnist.keras --out m.weights.h5",
+          tp3("convert", foreign, "--out", t / "m.weights.h5"))
+    m.row("converting onto an existing file", "convert --out pretrained.weights.h5 (a copy)",
+          tp3("convert", foreign, "--out", shutil.copy(MODEL, t / "pretrained.weights.h5")))
     (t / "p1").mkdir()
     (t / "p1" / f"{patient}_pred.nii.gz").write_bytes(b"earlier")
     m.row("predictions already there", "evaluate", tp3("evaluate", "--root", root, "--model", MODEL, "--out", t / "p1"))

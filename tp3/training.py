@@ -35,9 +35,9 @@ from . import settings
 from .data import most_tumour_slices, read_slices, read_split
 from .files import write_text_atomic
 from .metrics import region_dice_metrics
+from .modelfile import save_unet
 from .preprocessing import COURSE_SHAPE, labels_to_classes
 from .settings import TrainConfig
-from .modelfile import save_unet
 from .tblogs import IMAGES_TAG, SCALAR_TAGS
 from .viz import prediction_grid
 
