@@ -33,9 +33,12 @@ test: install
 	$(MAKE) --no-print-directory test-unit test-notebooks
 
 # Two test files at a time: a file's tests often wait on subprocesses or the disk (9 min
-# instead of 12 on 2 cores). The notebooks stay one at a time: they share one course root.
+# instead of 12 on 2 cores); then the tests marked `alone` (interrupts: beside another file's
+# training, a Ctrl-C once came too late to stop anything). The notebooks stay one at a time:
+# they share one course root.
 test-unit:
-	$(RUN) TP3_SMOKE=1 $(PY) -m pytest -n 2 --dist loadfile tests
+	$(RUN) TP3_SMOKE=1 $(PY) -m pytest -n 2 --dist loadfile -m "not alone" tests
+	$(RUN) TP3_SMOKE=1 $(PY) -m pytest -m alone tests
 
 # Every solution notebook end to end (smoke mode: 10 cases, 2 epochs); prints its time.
 test-notebooks:

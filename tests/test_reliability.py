@@ -152,6 +152,7 @@ def _start_prepare(source, root):
 
 
 @linux_only
+@pytest.mark.alone
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
 def test_ctrl_c_or_sigterm_stops_at_once_workers_included(tmp_path, synthetic_source, signum):
     root = tmp_path / "root"
@@ -171,6 +172,7 @@ def test_ctrl_c_or_sigterm_stops_at_once_workers_included(tmp_path, synthetic_so
 
 
 @linux_only
+@pytest.mark.alone
 def test_workers_die_with_a_killed_parent(tmp_path, synthetic_source):
     process, workers = _start_prepare(synthetic_source, tmp_path / "root")
     process.kill()
