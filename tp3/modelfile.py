@@ -239,8 +239,10 @@ def load_keras_archive(path) -> keras.Model:
     network goes through ``keras.saving.load_model`` and must map ``(B, 96, 96, 4)`` images
     to ``(B, 96, 96, 4)`` class probabilities.
     """
-    path = Path(path)
-    config, metadata, arrays = _archive_parts(path)
+    return _load_archive(Path(path), *_archive_parts(Path(path)))
+
+
+def _load_archive(path: Path, config: dict, metadata: dict, arrays: int) -> keras.Model:
     written = metadata.get("keras_version", "an unrecorded version")
     settings = _archive_unet_settings(config)
     if settings is not None:
@@ -277,8 +279,9 @@ def convert(source, out, overwrite: bool = False) -> Path:
         raise FileExistsError(f"{out} exists; pass --force (overwrite=True) to replace it")
     origin = {"file": source.name}
     if source.name.endswith(".keras"):
-        model = load_keras_archive(source)
-        origin["keras"] = _archive_parts(source)[1].get("keras_version")
+        parts = _archive_parts(source)  # read once: the model and the version that wrote it
+        model = _load_archive(source, *parts)
+        origin["keras"] = parts[1].get("keras_version")
     else:
         model = load_unet(source)
     return save_unet(model, out, converted_from=origin)
