@@ -71,4 +71,4 @@ bench: install
 	$(PY) benchmarks/bench_eval.py
 
 clean-data:
-	rm -rf data/BraTS* datasets/*.txt origin_data/BraTS* data/.tp3-prepare.json data/.tp3-sample.json .tp3_cache
+	rm -rf data/BraTS* datasets/*.txt origin_data/BraTS* .tp3-prepare.json .tp3-sample.json data/.tp3-prepare.json data/.tp3-sample.json .tp3_cache

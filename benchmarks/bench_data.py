@@ -20,7 +20,8 @@ from pathlib import Path
 from tp3 import data
 from tp3.tools import preparation, synth
 from tp3.predict import load_image
-from tp3.settings import LABEL_SUFFIX, SEED
+from tp3.layout import LABEL_SUFFIX
+from tp3.settings import SEED
 
 TARGETS = {"synth": 5.0, "prepare": 2.0, "load": 0.3}
 
@@ -32,7 +33,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         source, root = Path(tmp) / "brats", Path(tmp) / "root"
         start = time.perf_counter()
-        synth._template()
+        synth.anatomy.template()
         template_s = time.perf_counter() - start
 
         times = {"synth": [], "prepare": [], "load": []}

@@ -1,6 +1,6 @@
 """How close are cases to real MRI? The design notes' statistics, case by case (issue: course data v2).
 
-For each case folder (BraTS 2019 layout), prints the statistics of :mod:`tp3.realism`
+For each case folder (BraTS 2019 layout), prints the statistics of :mod:`tp3.tools.realism`
 (region / white-matter intensity ratios per modality, interquartile range over median,
 CSF-dark fraction, brain volume, grey/white T1 ratio, texture, tumour shape) beside the
 ranges measured on real scans, flags what falls outside, and counts, per statistic, the

@@ -15,7 +15,7 @@ Inputs, at the kit's precision (``auto``): all four are measured in this one run
 model, batch size and number of slices, timed in turn over several rounds (median kept)
 because the machine is noisy:
   (a) model.fit on in-memory random tensors (the compute ceiling)
-  (b) the kit's pipeline (tp3.pipeline.make_dataset) without augmentation
+  (b) the kit's pipeline (tp3.training.make_dataset) without augmentation
   (c) the same with augmentation
   (d) a naive baseline: a Python generator reading each batch's NIfTI slices from disk
 Targets: b/a >= 0.95, c/a >= 0.85, b/d >= 5, judged on the medians; the best round is
@@ -73,8 +73,8 @@ def naive_generator(root, patients, batch_size, n_slices):
     """Reads every slice of every batch from its NIfTI files, normalising per slice."""
     import SimpleITK as sitk
 
-    from tp3.settings import LABEL_SUFFIX, MODALITIES
     from tp3.data import patient_dir
+    from tp3.layout import LABEL_SUFFIX, MODALITIES, slice_name
     from tp3.preprocessing import labels_to_classes, one_hot
 
     pairs = [(p, z) for p in patients for z in range(77)][:n_slices]
@@ -83,7 +83,7 @@ def naive_generator(root, patients, batch_size, n_slices):
             xs, ys = [], []
             for patient, z in pairs[start:start + batch_size]:
                 folder = patient_dir(patient, root)
-                read = lambda name: sitk.GetArrayFromImage(sitk.ReadImage(str(folder / f"{patient}_{name}_{z:03d}.nii.gz")))
+                read = lambda name: sitk.GetArrayFromImage(sitk.ReadImage(str(folder / slice_name(patient, name, z))))
                 x = np.stack([read(m) for m in MODALITIES], axis=-1).astype(np.float32)
                 x = (x - x.mean()) / (x.std() + 1e-6)
                 xs.append(x)
@@ -93,7 +93,8 @@ def naive_generator(root, patients, batch_size, n_slices):
 
 def measure_precisions(width, x, y, batch, rounds) -> dict:
     """Slices per second of float32 and ``auto`` models on the kit's pipeline, timed in turn."""
-    from tp3.settings import SEED, resolve_precision
+    from tp3.runtime import resolve_precision
+    from tp3.settings import SEED
     from tp3.training import compile_unet, make_dataset, seed_everything
     from tp3.unet import dtype_policy
     from tp3.unet import build_unet
@@ -172,7 +173,8 @@ def measure(width, root, x, y, batch, rounds) -> dict:
     """
     import tensorflow as tf
 
-    from tp3.settings import SEED, resolve_precision
+    from tp3.runtime import resolve_precision
+    from tp3.settings import SEED
     from tp3.data import read_split
     from tp3.training import compile_unet, make_dataset, seed_everything
     from tp3.unet import dtype_policy
@@ -231,7 +233,7 @@ def main() -> None:
     matmul = matmul_gflops()
     labels = {"a": "one in-memory batch, repeated (ceiling)", "b": "kit pipeline",
               "c": "kit pipeline + augmentation", "d": "naive NIfTI generator"}
-    from tp3.settings import resolve_precision
+    from tp3.runtime import resolve_precision
 
     auto, why = resolve_precision("auto")
     print(f"batch {batch}, {n} slices per timing, median of {args.rounds} rounds, TensorFlow {tf.__version__}, "

@@ -35,8 +35,9 @@ MISTAKES = [
      'validation = (datasets_dir / "validation.txt")', 'validation = (datasets_dir / "train.txt")'),
     ("01_data", "Ex 1", "lines kept with their newline",
      'train = (datasets_dir / "train.txt").read_text().split()', 'train = open(datasets_dir / "train.txt").readlines()'),
-    ("01_data", "Ex 2", "README.md and hidden files kept among the patients",
-     "if (data_dir / name).is_dir())", "if name)"),
+    ("01_data", "Ex 2", "slices counted with 't1', which t1ce's names hold too",
+     'n_slices = len([name for name in images if "_flair_" in name])',
+     'n_slices = len([name for name in images if "t1" in name])'),
     ("01_data", "Ex 2", "every file counted as a slice",
      'n_slices = len([name for name in images if "_flair_" in name])', "n_slices = len(images)"),
     ("01_data", "Ex 3", "origin in (z, y, x) order, like a numpy array",
@@ -52,6 +53,8 @@ MISTAKES = [
      "isinstance(layer, (layers.Conv2D, layers.Conv2DTranspose))", "isinstance(layer, layers.Conv2D)"),
     ("02_network", "Ex 6", "smallest shape given as one number",
      "smallest_shape = min(", "smallest_shape = 6 or min("),
+    ("03_training", "Ex 7", "Adam's learning rate 1.0 (the schedule scales it, it does not replace it)",
+     "keras.optimizers.Adam(learning_rate=cfg.learning_rate)", "keras.optimizers.Adam(learning_rate=1.0)"),
     ("03_training", "Ex 7", "no validation data",
      "history = model.fit(train_set, validation_data=val_set,", "history = model.fit(train_set,"),
     ("03_training", "Ex 7", "callbacks not passed",
@@ -84,6 +87,9 @@ MISTAKES = [
      'orig_mask = tp3.data.read_slices(patient, "seg", ROOT)'),
     ("05_prediction_evaluation", "Ex 13", "evalAllSample's arguments swapped",
      "results = evalAllSample(predict_mask, orig_mask)", "results = evalAllSample(orig_mask, predict_mask)"),
+    ("05_prediction_evaluation", "Ex 13", "ground truth's label 4 turned into the network's class 3",
+     "results = evalAllSample(predict_mask, orig_mask)",
+     "results = evalAllSample(predict_mask, np.where(orig_mask == 4, 3, orig_mask))"),
 ]
 
 PRELUDE = "import numpy as np\nimport matplotlib\nmatplotlib.use('Agg')\n"

@@ -38,6 +38,8 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
+sys.path.insert(0, str(REPO))
+from tp3 import layout  # noqa: E402 (the kit's checkout; tp3.layout needs the standard library only)
 STACKS = ("lowest", "colab-2025-12", "colab-2026-08", "latest")
 #: Packages whose versions the summary shows (as pip names them).
 SHOWN = ("tensorflow", "keras", "numpy", "ipykernel")
@@ -134,11 +136,12 @@ def seed_course_data(root: Path) -> bool:
     stack's notebooks do not synthesize it again: building cases is tested on every stack by
     the unit tests, which make their own. The kit writes by replacing files, never in place,
     so the links cannot change the checkout's copy. Whether it was there to link."""
+    record = layout.record_path(REPO, layout.SAMPLE_RECORD)
     try:
-        patients = json.loads((REPO / "data" / ".tp3-sample.json").read_text())["patients"]
+        patients = json.loads(record.read_text())["patients"]
     except (OSError, ValueError, KeyError):
         return False
-    if patients != SMOKE_PATIENTS or not (REPO / "datasets" / "train.txt").is_file():
+    if patients != SMOKE_PATIENTS or not layout.split_path(REPO, "train").is_file():
         return False
 
     def link(source, target):
@@ -147,8 +150,10 @@ def seed_course_data(root: Path) -> bool:
         except OSError:  # another file system
             shutil.copy2(source, target)
 
-    for folder in ("data", "datasets", "origin_data"):
+    for folder in layout.COURSE_DATA_DIRS:
         shutil.copytree(REPO / folder, root / folder, copy_function=link, dirs_exist_ok=True)
+    for name in (layout.PREPARE_MANIFEST, layout.SAMPLE_RECORD):  # what says the data is complete
+        shutil.copy2(layout.record_path(REPO, name), layout.record_path(root, name))
     return True
 
 

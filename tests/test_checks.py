@@ -77,9 +77,11 @@ def test_ex4(course_root):
 def test_ex5():
     from keras import layers
 
-    from tp3.unet import DownConvBlock, UpConvBlock
+    from tp3.unet import DownConvBlock, UpConvBlock, build_unet
 
     checks.check_ex5(DownConvBlock, UpConvBlock)
+    # the models the check built do not number the student's next model's layers (Ex 6's summary)
+    assert next(layer.name for layer in build_unet(4).layers if isinstance(layer, layers.Conv2D)) == "conv2d"
 
     def up_without_stride(x, skip, filters):
         x = layers.Conv2DTranspose(filters, 2, padding="same")(x)
@@ -124,6 +126,8 @@ def test_ex7(tmp_path):
     rejects(lambda: checks.check_ex7({"loss": [1.2, 0.6]}), "validation_data")
     rejects(lambda: checks.check_ex7({"loss": [1.2, 0.6], "val_loss": [1.0, 0.7]}), "region_dice_metrics")
     rejects(lambda: checks.check_ex7({**good, "loss": [0.6, 1.2]}), "one-hot")
+    rejects(lambda: checks.check_ex7({**good, "learning_rate": [1.0, 1.0]}), "learning rate of 1", "cfg.learning_rate")
+    checks.check_ex7({**good, "learning_rate": [1e-3, 1e-3]})
     rejects(lambda: checks.check_ex7(good, tmp_path), "callbacks=callbacks")
     import tensorflow as tf
 

@@ -23,7 +23,7 @@ import venv
 import nbformat
 import pytest
 
-from tp3.settings import COLAB_ROOT, REPO_ROOT
+from tp3.layout import COLAB_ROOT, REPO_ROOT
 from tp3.tools.notebooks import SOLUTIONS
 
 PLACEHOLDER_URL = "https://github.com/YOUR-ORG/TP3.git"

@@ -8,7 +8,7 @@ import re
 import pytest
 from packaging.version import Version
 
-from tp3.settings import REPO_ROOT
+from tp3.layout import REPO_ROOT
 
 COMPAT = REPO_ROOT / "compat"
 COLAB_FREEZES = REPO_ROOT.parent / "shared" / "colab"

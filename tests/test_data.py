@@ -9,7 +9,7 @@ import matplotlib
 import numpy as np
 import pytest
 
-from tp3 import data, settings
+from tp3 import data, layout, runtime, settings
 from tp3.tools import sample
 
 matplotlib.use("Agg")
@@ -31,7 +31,7 @@ def test_missing_split_and_patient_say_what_to_do(tmp_path, course_root):
     with pytest.raises(ValueError, match="unknown split"):
         data.read_split("training", course_root)
     with pytest.raises(FileNotFoundError, match="BraTS19_NOPE"):
-        data.load_patient("BraTS19_NOPE", course_root)
+        data.load_image("BraTS19_NOPE", course_root)
 
 
 def test_describe_image_header(course_root):
@@ -43,14 +43,14 @@ def test_describe_image_header(course_root):
     assert original["origin"] == (0.0, -239.0, 0.0) and original["spacing"] == (1.0, 1.0, 1.0)
 
 
-def test_load_patient_contract(course_root):
-    images, labels = data.load_patient(PATIENT, course_root)
+def test_load_image_and_labels_contract(course_root):
+    images, labels = data.load_image(PATIENT, course_root), data.read_slices(PATIENT, "seg", course_root)
     assert images.shape == (77, 96, 96, 4) and images.dtype == np.float32
     assert labels.shape == (77, 96, 96) and labels.dtype == np.uint8
     assert set(np.unique(labels)) <= {0, 1, 2, 4} and (labels > 0).any()
-    # channel order is settings.MODALITIES: T1ce (index 1) enhances, T1 (index 0) does not
+    # channel order is layout.MODALITIES: T1ce (index 1) enhances, T1 (index 0) does not
     et = labels == 4
-    assert images[..., 1][et].mean() > 1.2 * images[..., 0][et].mean()
+    assert images[..., 1][et].mean() > images[..., 0][et].mean() + 0.25  # z-scores
 
 
 def test_original_vs_processed_figure(course_root):
@@ -66,32 +66,33 @@ def test_summary_mentions_the_layout(course_root):
 
 def test_root_resolution(monkeypatch, tmp_path):
     monkeypatch.setenv("TP3_ROOT", str(tmp_path))
-    assert settings.course_root() == tmp_path.resolve()
+    assert layout.course_root() == tmp_path.resolve()
     monkeypatch.delenv("TP3_ROOT")
     monkeypatch.setenv("COLAB_RELEASE_TAG", "test")
-    assert settings.course_root() == settings.COLAB_ROOT
+    assert layout.course_root() == layout.COLAB_ROOT
     monkeypatch.delenv("COLAB_RELEASE_TAG")
-    assert settings.course_root() == settings.REPO_ROOT
+    assert layout.course_root() == layout.REPO_ROOT
 
 
 def test_sample_size_setting(monkeypatch):
     monkeypatch.delenv("TP3_SAMPLE_PATIENTS", raising=False)
     monkeypatch.setenv("TP3_SMOKE", "0")
-    assert settings.sample_patients() == settings.FULL_SAMPLE_PATIENTS
+    assert runtime.sample_patients() == settings.FULL_SAMPLE_PATIENTS
     monkeypatch.setenv("TP3_SMOKE", "1")
-    assert settings.sample_patients() == settings.SMOKE_SAMPLE_PATIENTS
+    assert runtime.sample_patients() == settings.SMOKE_SAMPLE_PATIENTS
 
 
 def test_ensure_sample_builds_once(tmp_path, monkeypatch):
     root = sample.ensure_sample(tmp_path, n_patients=3, workers=2, progress=False)
     assert len(data.list_patients(root)) == 3
-    assert not (root / sample.CACHE).exists()
+    assert not (root / layout.SAMPLE_CACHE).exists()
     # idempotent: a second call does not rebuild
     def fail(*args, **kwargs):
         raise AssertionError("rebuilt")
     monkeypatch.setattr(sample.synth, "generate", fail)
     assert sample.ensure_sample(root, n_patients=3, progress=False) == root
-    record = json.loads((root / sample.SAMPLE_RECORD).read_text())
+    record = sample.read_sample_record(root)
+    assert [p.name for p in (root / "data").iterdir() if not p.is_dir()] == []  # Ex 2 lists it: folders only
     assert record == {"generator": sample.synth.GENERATOR_VERSION, "patients": 3, "seed": settings.SEED}
 
 
@@ -111,16 +112,20 @@ def test_a_sample_from_an_older_generator_is_kept_with_a_notice(course_root, tmp
     nor used silently."""
     root = tmp_path / "old"
     shutil.copytree(course_root / "data", root / "data")
-    manifest = json.loads((root / "data" / ".tp3-prepare.json").read_text())
-    manifest["source"] = str(root / sample.CACHE)  # as the default sample records it
-    (root / "data" / ".tp3-prepare.json").write_text(json.dumps(manifest))
+    manifest = json.loads(layout.record_path(course_root, layout.PREPARE_MANIFEST).read_text())
+    manifest["source"] = str(root / layout.SAMPLE_CACHE)  # as the default sample records it
+    # where a kit before December 2026 kept it, with no sample record: read, not rewritten
+    layout.legacy_record_path(root, layout.PREPARE_MANIFEST).write_text(json.dumps(manifest))
     assert sample.ensure_sample(root, progress=False) == root
     notice = capsys.readouterr().out
     assert "synthetic generator v1" in notice and "make clean-data" in notice
     assert len(data.list_patients(root)) == len(data.list_patients(course_root))  # kept
     # data an instructor prepared from elsewhere (real BraTS) gets no notice
+    # moved out of data/, which Ex 2 lists, into the course root
+    assert not layout.legacy_record_path(root, layout.PREPARE_MANIFEST).exists()
+    assert [p.name for p in (root / "data").iterdir() if not p.is_dir()] == []
     manifest["source"] = "/somewhere/MICCAI_BraTS_2019_Data_Training"
-    (root / "data" / ".tp3-prepare.json").write_text(json.dumps(manifest))
+    layout.record_path(root, layout.PREPARE_MANIFEST).write_text(json.dumps(manifest))
     sample.ensure_sample(root, progress=False)
     assert capsys.readouterr().out == ""
 

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import keras
 import numpy as np
@@ -53,20 +54,25 @@ def test_mixed_float16_trains_through_every_callback_and_predicts_float32(tmp_pa
     np.testing.assert_allclose(probabilities.sum(axis=-1), 1.0, atol=1e-5)
 
 
-def test_save_best_model_names_a_missing_validation():
-    callback = SaveBestModel("unused.weights.h5")
-    with pytest.raises(KeyError, match="monitors 'val_loss', which this run does not log .*pass validation_data"):
+def test_save_best_model_names_a_missing_validation(tmp_path):
+    """As Keras' ModelCheckpoint, a run without validation goes on, warned once (Ex 7's check explains)."""
+    callback = SaveBestModel(tmp_path / "unused.weights.h5")
+    with pytest.warns(UserWarning, match="monitors 'val_loss', which this run does not log .*pass validation_data"):
         callback.on_epoch_end(0, {"loss": 0.5})
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        callback.on_epoch_end(1, {"loss": 0.4})
+    assert not (tmp_path / "unused.weights.h5").exists()
 
 
 GPU_WIDTH_PREDICTION = textwrap.dedent("""
     import resource, sys
-    from tp3 import settings
+    from tp3 import runtime, settings
     from tp3.predict import load_image, predict_volume
     from tp3.unet import build_unet
 
-    settings.gpu_available = lambda: True  # what the notebooks choose on a GPU runtime
-    model = build_unet(settings.default_width())
+    runtime.gpu_available = lambda: True  # what the notebooks choose on a GPU runtime
+    model = build_unet(runtime.default_width())
     labels = predict_volume(model, load_image(sys.argv[1], sys.argv[2]))
     print(model.count_params(), labels.shape, labels.dtype, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """)

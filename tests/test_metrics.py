@@ -84,3 +84,12 @@ def test_table_and_summary():
     assert stats["mean"]["WT"]["dice"] == 1 and stats["std"]["ET"]["hd95"] == 0
     table = metrics_table(results)
     assert table.count("\n") == 6 and "mean" in table and "P2" in table
+
+
+def test_metrics_are_plain_floats():
+    """Printed in a notebook they read 0.967, not np.float64(0.967)."""
+    truth = np.zeros((8, 8, 8), dtype=np.uint8)
+    truth[2:5, 2:5, 2:5] = 4
+    prediction = np.roll(truth, 1, axis=0)
+    for values in evalAllSample(prediction, truth).values():
+        assert all(type(value) is float for value in values.values())

@@ -9,7 +9,7 @@ import nibabel as nib
 import numpy as np
 import pytest
 
-from tp3 import data, predict
+from tp3 import data, layout, predict
 from tp3.predict import numpy2nifti
 from tp3.tools.cli import main
 from tp3.metrics import evalAllSample
@@ -26,8 +26,10 @@ def test_load_image_is_the_training_input(course_root):
     X = predict.load_image(patient, course_root)
     assert X.shape == (77, 96, 96, 4) and X.dtype == np.float32
     np.testing.assert_array_equal(X, load_split("validation", course_root, progress=False)[0][:77])
-    # Ex 4's raw reader gives the same images before normalisation
-    np.testing.assert_array_equal(X, normalise(data.load_patient(patient, course_root)[0]))
+    # the slice files, stacked in the order of layout.MODALITIES, normalised
+    raw = np.stack([data.read_slices(patient, m, course_root) for m in layout.MODALITIES], axis=-1)
+    np.testing.assert_array_equal(X, normalise(raw))
+    assert predict.load_image is data.load_image  # Ex 11 imports it from tp3.predict, as the handout does
 
 
 def test_resolution_ceiling_on_the_sample(course_root):

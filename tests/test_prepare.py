@@ -11,7 +11,9 @@ import SimpleITK as sitk
 
 from tp3.tools import preparation as prep
 from tp3.tools.cli import main
-from tp3.settings import MODALITIES, SEED
+from tp3 import layout
+from tp3.layout import MODALITIES
+from tp3.settings import SEED
 
 VOLUMES = MODALITIES + ("seg",)
 GOOD = "BraTS19_SYN_0001"
@@ -203,9 +205,9 @@ def test_rerun_after_interruption_finishes_the_job(tmp_path, synthetic_source, m
 def test_kit_readmes_are_neither_in_the_way_nor_deleted(tmp_path, bad_source):
     brats, _ = bad_source
     root = tmp_path / "root"
-    for name in prep.OUTPUT_DIRS:
+    for name in layout.COURSE_DATA_DIRS:
         (root / name).mkdir(parents=True)
         (root / name / "README.md").write_text("kept")
     prep.prepare(brats, root, progress=False)
     prep.prepare(brats, root, force=True, progress=False)
-    assert all((root / n / "README.md").read_text() == "kept" for n in prep.OUTPUT_DIRS)
+    assert all((root / n / "README.md").read_text() == "kept" for n in layout.COURSE_DATA_DIRS)

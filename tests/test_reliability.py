@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-from tp3 import data
+from tp3 import data, layout
 from tp3.files import DamagedFileError, check_nifti_complete
 from tp3.tools import preparation as prep
 from tp3.tools import synth
@@ -68,7 +68,7 @@ def test_a_damaged_kept_case_is_redone_on_resume(tmp_path, synthetic_source):
     victim = sorted(p for p in (root / "data").iterdir() if p.is_dir())[1]
     _truncate(victim / f"{victim.name}_flair_040.nii.gz")
     manifest = prep.read_manifest(root)
-    (root / "data" / prep.MANIFEST).write_text(json.dumps(dict(manifest, status="running")))  # interrupted
+    layout.record_path(root, layout.PREPARE_MANIFEST).write_text(json.dumps(dict(manifest, status="running")))  # interrupted
     summary = prep.prepare(synthetic_source, root, progress=False)
     assert summary.prepared == [victim.name] and len(summary.resumed) == 3
     check_nifti_complete(victim / f"{victim.name}_flair_040.nii.gz")
@@ -78,7 +78,7 @@ def test_every_reader_refuses_a_truncated_file(root_copy, course_root, capsys, t
     patient = sorted((root_copy / "origin_data").iterdir())[0].name
     slice_file = root_copy / "data" / patient / f"{patient}_t2_030.nii.gz"
     _truncate(slice_file)
-    for read in (lambda: data.read_slices(patient, "t2", root_copy), lambda: data.load_patient(patient, root_copy)):
+    for read in (lambda: data.read_slices(patient, "t2", root_copy), lambda: data.load_image(patient, root_copy)):
         with pytest.raises(DamagedFileError, match=f"{slice_file.name}: .*truncated"):
             read()
     shutil.copyfile(course_root / slice_file.relative_to(root_copy), slice_file)

@@ -9,7 +9,8 @@ import SimpleITK as sitk
 from scipy import ndimage
 
 from tp3.tools import synth
-from tp3.settings import MODALITIES, SEED
+from tp3.layout import MODALITIES
+from tp3.settings import SEED
 from tp3.tools.realism import REAL_RANGES, TUMOUR_SHAPE, measure_case, outside
 
 
@@ -76,7 +77,7 @@ def test_tumour_is_supratentorial_in_white_matter(cases):
 
 def test_statistics_fall_in_the_real_ranges(cases):
     """Each case's intensities, heterogeneity, anatomy and texture, measured as on real scans
-    (tp3.realism, benchmarks/bench_realism.py), fall in the ranges measured on real MRI,
+    (tp3.tools.realism, benchmarks/bench_realism.py), fall in the ranges measured on real MRI,
     widened a little: the generator draws slightly beyond them on purpose."""
     for case in cases:
         stats = measure_case(case.images, case.labels)

@@ -87,7 +87,7 @@ def test_curves_and_predictions_without_tensorboard(first_run):
     styles = {line.get_linestyle() for line in fig.axes[0].lines}
     assert styles == {"-", "--"}  # training solid, validation dashed
     fig = tblogs.show_predictions(cfg.logdir, max_epochs=2)
-    assert [ax.get_title() for ax in fig.axes] == ["epoch 0", "epoch 3"]  # the first, then the last
+    assert [ax.get_title() for ax in fig.axes] == ["after epoch 1", "after epoch 4"]  # the first, then the last
     with pytest.raises(ValueError, match="logged epochs: \\[0, 1, 2, 3\\]"):
         tblogs.show_predictions(cfg.logdir, epochs=[5])
 
@@ -133,14 +133,14 @@ CPUINFO_PLAIN = "processor\t: 0\nflags\t\t: fpu sse2 avx2 fma\n"
     (None, CPUINFO_PLAIN, "float32"),            # the fallback: no bfloat16 instructions
 ])
 def test_auto_precision_follows_the_hardware(gpu, cpuinfo, policy):
-    from tp3.settings import cpu_bf16_flags, resolve_precision
+    from tp3.runtime import cpu_bf16_flags, resolve_precision
 
     chosen, why = resolve_precision("auto", gpu_capability=gpu, bf16_flags=cpu_bf16_flags(cpuinfo))
     assert chosen == policy and why.startswith("auto:")
 
 
 def test_explicit_precision_and_bad_names():
-    from tp3.settings import resolve_precision
+    from tp3.runtime import resolve_precision
 
     assert resolve_precision("float32", gpu_capability=(8, 0))[0] == "float32"
     assert resolve_precision("bfloat16")[0] == "mixed_bfloat16"
@@ -213,7 +213,11 @@ def _describe_callbacks(callbacks) -> list:
         elif isinstance(cb, TensorBoardLogs):
             described.append(("tensorboard", str(cb.logdir), cb.hparams))
         elif isinstance(cb, keras.callbacks.LearningRateScheduler):
-            described.append(("lr", [cb.schedule(epoch) for epoch in (0, 1, 49, 50, 120, 199)]))
+            rates, rate = [], 1e-3
+            for epoch in range(200):  # as LearningRateScheduler applies it, epoch after epoch
+                rate = cb.schedule(epoch, rate)
+                rates.append(rate)
+            described.append(("lr", [rates[epoch] for epoch in (0, 1, 49, 50, 120, 199)]))
         elif isinstance(cb, keras.callbacks.CSVLogger):
             described.append(("csv", str(cb.filename)))
         elif isinstance(cb, PredictionImages):
@@ -232,6 +236,7 @@ def test_notebook_ex7_cells_build_what_train_builds(course_root, tiny_data):
     from tp3.unet import build_unet
 
     cells = nbformat.read(str(SOLUTIONS / "03_training.ipynb"), as_version=4).cells
+    settings_cell = next(c.source for c in cells if "TrainConfig(" in c.source)
     compile_cell = next(c.source for c in cells if "model.compile(" in c.source)
     callbacks_cell = next(c.source for c in cells if "callbacks = [" in c.source)
     (x_train, y_train), (x_val, y_val) = tiny_data
@@ -239,6 +244,7 @@ def test_notebook_ex7_cells_build_what_train_builds(course_root, tiny_data):
                  "x_val": x_val, "y_val": y_val}
     exec("import tp3, tp3.course, tp3.unet", namespace)
     try:
+        exec(settings_cell, namespace)
         exec(compile_cell, namespace)
         exec(callbacks_cell, namespace)
         cfg = namespace["cfg"]
@@ -267,6 +273,44 @@ def test_train_config_validates_and_takes_paths(tmp_path):
             TrainConfig(**{"logdir": "l", "model_out": "m.weights.h5", **bad})
 
 
+def test_a_config_is_fixed_once_made(tmp_path):
+    """config.json records what ran: a run's settings are chosen before, not changed after."""
+    import dataclasses
+
+    cfg = TrainConfig(logdir=tmp_path / "logs", model_out=tmp_path / "m.weights.h5")
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        cfg.epochs = 3
+    shorter = dataclasses.replace(cfg, epochs=3)
+    assert (shorter.epochs, shorter.logdir) == (3, cfg.logdir) and cfg.epochs == TrainConfig(logdir="l", model_out="m.weights.h5").epochs
+    with pytest.raises(ValueError, match="epochs"):
+        dataclasses.replace(cfg, epochs=0)  # validated like a new one
+
+
+def test_step_decay_scales_the_rate_the_model_was_compiled_with():
+    """Adam(1.0) must train at 1.0: the schedule multiplies the current rate, it does not set one."""
+    from tp3.training import step_decay
+
+    schedule, rate, rates = step_decay(0.5, 2), 1.0, []
+    for epoch in range(6):
+        rate = schedule(epoch, rate)
+        rates.append(rate)
+    assert rates == [1.0, 1.0, 0.5, 0.5, 0.25, 0.25]
+    with pytest.raises(ValueError, match="decay"):
+        step_decay(1.5, 2)
+
+
+def test_precision_is_chosen_for_a_block_and_restored(capsys):
+    from tp3.training import precision
+    from tp3.unet import build_unet
+
+    with precision("bfloat16") as policy:
+        inside = build_unet(4)
+    outside = build_unet(4)
+    assert policy == "mixed_bfloat16" and "Precision: mixed_bfloat16 (requested)" in capsys.readouterr().out
+    assert inside.layers[1].dtype_policy.name == "mixed_bfloat16"
+    assert outside.layers[1].dtype_policy.name == keras.config.dtype_policy().name == "float32"
+
+
 def test_every_config_field_is_a_flag(first_run):
     import dataclasses
 
@@ -287,9 +331,17 @@ def test_every_config_field_is_a_flag(first_run):
     (200, [0, 1, 2, 4, 7, 14, 27, 53, 103, 199]),
 ])
 def test_preview_epochs_start_early_and_fit_tensorboard(epochs, expected):
-    from tp3.training import preview_epochs
+    from tp3.settings import N_PREVIEW_EPOCHS
+    from tp3.tblogs import spaced_epochs
 
-    assert preview_epochs(epochs) == expected
+    assert spaced_epochs(epochs, N_PREVIEW_EPOCHS) == expected
+
+
+def test_show_predictions_picks_early_epochs_by_the_same_rule():
+    from tp3.tblogs import spaced_epochs
+
+    assert spaced_epochs(10, 4) == [0, 1, 3, 9] and spaced_epochs(3, 4) == [0, 1, 2]
+    assert spaced_epochs(4, 2) == [0, 3] and spaced_epochs(4, 1) == [0]
 
 
 def _as_tensorboard_serves(logdir):
@@ -308,14 +360,14 @@ def test_tensorboard_shows_every_image_and_no_duplicate_curve(tmp_path, tiny_dat
     """Read a run's logs as TensorBoard's server does (its default sampling): every logged
     image step is shown, epoch 0 among them; runs are train and validation only; each
     metric has one tag, grouped (loss first) and described; the settings reach HParams."""
-    from tp3.tblogs import IMAGES_TAG, SCALAR_TAGS
-    from tp3.training import preview_epochs
+    from tp3.settings import N_PREVIEW_EPOCHS
+    from tp3.tblogs import IMAGES_TAG, SCALAR_TAGS, spaced_epochs
 
     cfg, _ = _run(tmp_path, tiny_data, "long", epochs=14)
     multiplexer = _as_tensorboard_serves(cfg.logdir)
     assert sorted(multiplexer.Runs()) == ["train", "validation"]
     shown = [event.step for event in multiplexer.Tensors("validation", IMAGES_TAG)]
-    assert shown == preview_epochs(14) and shown[0] == 0 and len(shown) <= 10
+    assert shown == spaced_epochs(14, N_PREVIEW_EPOCHS) and shown[0] == 0 and len(shown) <= 10
     for run in ("train", "validation"):
         tags = multiplexer.GetAccumulator(run).Tags()["tensors"]
         assert not [tag for tag in tags if "vs_iterations" in tag or tag.startswith("epoch_")]
@@ -330,14 +382,14 @@ def test_tensorboard_shows_every_image_and_no_duplicate_curve(tmp_path, tiny_dat
 def test_shipped_reference_logs_show_in_tensorboard(run):
     """The logs of Ex 10 as TensorBoard serves them: 200 epochs of each curve, all ten image
     steps from epoch 0, no run besides train and validation, no duplicated tag."""
-    from tp3.settings import REPO_ROOT
-    from tp3.tblogs import IMAGES_TAG, SCALAR_TAGS
-    from tp3.training import preview_epochs
+    from tp3.layout import REPO_ROOT
+    from tp3.settings import N_PREVIEW_EPOCHS
+    from tp3.tblogs import IMAGES_TAG, SCALAR_TAGS, spaced_epochs
 
     multiplexer = _as_tensorboard_serves(REPO_ROOT / "tensorboard_logs" / run)
     assert sorted(multiplexer.Runs()) == ["train", "validation"]
     shown = [event.step for event in multiplexer.Tensors("validation", IMAGES_TAG)]
-    assert shown == preview_epochs(200) and shown[0] == 0 and len(shown) <= 10  # TensorBoard keeps 10
+    assert shown == spaced_epochs(200, N_PREVIEW_EPOCHS) and shown[0] == 0 and len(shown) <= 10  # TensorBoard keeps 10
     for name in ("train", "validation"):
         tags = set(multiplexer.GetAccumulator(name).Tags()["tensors"])
         assert not [tag for tag in tags if "vs_iterations" in tag or tag.startswith("epoch_")]

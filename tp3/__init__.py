@@ -12,12 +12,17 @@ part of handout    exercises     module
 5 prediction       Ex 11-13      ``tp3.predict``, ``tp3.metrics``
 =================  ============  ==========================================================
 
-``tp3.settings`` holds every setting, ``tp3.checks`` the notebooks' self-checks,
-``tp3.course`` the notebooks' setup, ``tp3.viz`` the shared colours, ``tp3.modelfile`` the
-model file training saves and Ex 11 loads (on every Keras 3). The instructor tools
-(synthetic data, preparation of BraTS, the command line, notebook tools) are in
-:mod:`tp3.tools`. Modules load on first use (``tp3.unet`` imports Keras only when
-touched), so ``import tp3`` stays light.
+Beside them: ``tp3.settings`` holds the values a course may change (seed, widths, epochs,
+learning rate, augmentation ranges, precision), ``tp3.runtime`` how they apply on this
+machine (smoke mode, GPU, bfloat16, ``TrainConfig``), ``tp3.layout`` where every file of the
+course lives and how it is named; ``tp3.checks`` the notebooks' self-checks, ``tp3.viz`` the
+shared colours, ``tp3.modelfile`` the model file training saves and Ex 11 loads (on every
+Keras 3), ``tp3.files`` atomic writes and whole-file checks.
+
+Layers on top: ``tp3.course`` (the notebooks' setup) and the instructor tools in
+:mod:`tp3.tools` (synthetic data, preparation of BraTS, the command line, notebook tools).
+The exercise modules never import either (a test checks it). Modules load on first use
+(``tp3.unet`` imports Keras only when touched), so ``import tp3`` stays light.
 """
 
 import importlib
@@ -32,7 +37,7 @@ __version__ = "0.1.0"
 
 #: What a student sees after ``tp3.<TAB>``: the modules of the exercises, in handout order.
 STUDENT_MODULES = ("data", "preprocessing", "unet", "training", "augment", "tblogs", "predict", "metrics",
-                   "checks", "course", "settings", "viz")
+                   "checks", "course", "settings", "runtime", "layout", "viz")
 _OTHER_MODULES = ("files", "modelfile", "tools")
 
 

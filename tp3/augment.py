@@ -17,8 +17,7 @@ import math
 
 import numpy as np
 
-from .settings import (FLIP_PROBABILITY, GAIN_RANGE, MAX_ROTATION_DEG, NOISE_STD, OFFSET_RANGE,
-                       SCALE_RANGE)
+from .settings import FLIP_PROBABILITY, GAIN_RANGE, MAX_ROTATION_DEG, NOISE_STD, OFFSET_RANGE, SCALE_RANGE
 
 
 def _affine_transforms(seed, batch: int, size: int):

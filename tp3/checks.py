@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 
 from . import data
-from .settings import BRATS_LABELS, MODALITIES, N_CLASSES, UNET_DEPTH
+from .layout import MODALITIES
+from .settings import BRATS_LABELS, LEARNING_RATE, N_CLASSES, UNET_DEPTH
 
 
 class SelfCheckError(AssertionError):
@@ -27,6 +28,10 @@ class SelfCheckError(AssertionError):
     def _render_traceback_(self):
         # IPython's hook: a notebook shows the message alone, not the kit's frames around it.
         return str(self).splitlines()
+
+
+#: Above this, Adam does not train a U-Net: the self-check of Ex 7 says so.
+MAX_SENSIBLE_ADAM_RATE = 0.05
 
 
 def _ok(exercise: str, message: str) -> None:
@@ -76,7 +81,7 @@ def check_ex2(patients, n_images: int, n_slices: int, root=None) -> None:
             "os.listdir gives a list of names")
     extra = sorted(set(map(str, patients)) - set(expected))
     _expect(not extra, "Ex 2", f"your list holds {extra[:3]}, which are not patient folders",
-            "data/ also holds README.md and a hidden .tp3-prepare.json: keep only the folders")
+            "keep only the patient folders of data/ (os.path.isdir, or Path.is_dir)")
     _expect(sorted(patients) == expected, "Ex 2", f"found {len(patients)} patients, data/ holds {len(expected)}",
             "list data/ with os.listdir and keep every folder")
     files = len(data.list_images(expected[0], root))
@@ -161,6 +166,9 @@ def check_ex5(down_block, up_block) -> None:
                        "each block must work at every level (sizes 96 to 6, any number of filters)")
     params = model.count_params()
     expected = _unet_parameters(4)
+    # Keras numbers layers across models: without this, the student's model.summary() in Ex 6
+    # would start at conv2d_22 (the layers built here). Models already built are unaffected.
+    keras.backend.clear_session()
     _expect(params == expected, "Ex 5", f"a width-4 U-Net of your blocks has {params:,} parameters, expected {expected:,}",
             "check kernel sizes (3x3 convolutions, 2x2 up-convolution) and that every convolution has a bias")
     _ok("Ex 5", "both blocks have the right shapes and parameter counts")
@@ -202,7 +210,8 @@ def check_ex6(model, n_conv_layers: int, n_params: int, smallest_shape) -> None:
     shape = _shape(smallest_shape) if not isinstance(smallest_shape, (int, np.integer)) else (int(smallest_shape),)
     shape = tuple(v for v in shape if v is not None) if shape else shape  # a layer's (None, 6, 6, C) is fine
     _expect(shape is not None and len(shape) >= 2, "Ex 6",
-            f"smallest shape {smallest_shape!r}: give it as (height, width)", f"e.g. ({side}, {side})")
+            f"smallest shape {smallest_shape!r}: give it as (height, width)",
+            "a tuple of two numbers, as in the Output Shape column of model.summary() without the batch and channels")
     _expect(shape[:2] == (side, side), "Ex 6", f"smallest shape {shape}, expected ({side}, {side})",
             f"96 is halved by each of the {UNET_DEPTH} max-poolings")
     _ok("Ex 6", f"{n_conv_layers} convolutions, {n_params:,} parameters, smallest map ({side}, {side})")
@@ -234,6 +243,10 @@ def check_ex7(history, logdir=None) -> None:
             "pass validation_data=val_set to model.fit")
     _expect(any(key.startswith("val_dice") for key in values), "Ex 7", "the run has no Dice metric",
             "compile with metrics=['accuracy', *tp3.metrics.region_dice_metrics()]")
+    rates = values.get("learning_rate") or [0.0]
+    _expect(max(rates) <= MAX_SENSIBLE_ADAM_RATE, "Ex 7", f"the run trained at a learning rate of {max(rates):g}",
+            f"Adam's rate is about {LEARNING_RATE:g} (cfg.learning_rate); much larger steps throw the weights "
+            "around instead of improving them")
     _expect(len(loss) == 1 or loss[-1] < loss[0], "Ex 7", f"the loss went from {loss[0]:.3f} to {loss[-1]:.3f}",
             "check the learning rate, and that the labels are one-hot (training.make_dataset does it)")
     if logdir is not None:
@@ -365,6 +378,19 @@ def check_ex12(exported_path, reference_path) -> None:
     _ok("Ex 12", f"{Path(exported_path).name} has the MRI's geometry: open both in 3D Slicer")
 
 
+def _ex13_hint(results, prediction, ground_truth, close) -> str:
+    """What most likely made ``results`` differ (computed only for a wrong answer)."""
+    from .metrics import evalAllSample
+    from .preprocessing import labels_to_classes
+
+    if close(results, evalAllSample(prediction, labels_to_classes(ground_truth))) or \
+            close(results, evalAllSample(labels_to_classes(prediction), ground_truth)):
+        return ("one of your volumes holds the network's class 3 where BraTS has label 4: evaluate the "
+                "predict_mask of Ex 11 (labels 0, 1, 2, 4) against orig_mask as read from origin_data/")
+    return ("compute results from the predict_mask and orig_mask passed to this check, unchanged, both "
+            "(155, 240, 240) in the original space: results = evalAllSample(predict_mask, orig_mask)")
+
+
 def check_ex13(results: dict, prediction, ground_truth, patient=None, root=None) -> None:
     """Ex 13: the metrics of one patient, as evalAllSample computes them."""
     from .metrics import evalAllSample
@@ -391,5 +417,5 @@ def check_ex13(results: dict, prediction, ground_truth, patient=None, root=None)
         for metric, value in values.items():
             _expect(np.isclose(results[region][metric], value), "Ex 13",
                     f"{region} {metric} = {results[region][metric]:.4f}, expected {value:.4f}",
-                    "pass the prediction first and the ground truth second, both (155, 240, 240)")
+                    _ex13_hint(results, prediction, ground_truth, close))
     _ok("Ex 13", "Dice " + ", ".join(f"{r} {v['dice']:.3f}" for r, v in expected.items()))

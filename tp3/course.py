@@ -1,7 +1,10 @@
-"""Helpers for the exercise notebooks: setup, and the runs and models later parts reuse.
+"""The notebooks' layer: setup, and the runs and models later parts reuse.
 
 Notebooks call these so that each can run on its own (Colab opens one at a time) while
-reusing what an earlier notebook already produced in the course root.
+reusing what an earlier notebook already produced in the course root. Like the command
+line (:mod:`tp3.tools.cli`), this is a layer above the exercise modules: it is the one
+module outside :mod:`tp3.tools` that uses an instructor tool, to build the default sample
+(:func:`tp3.tools.sample.ensure_sample`) the first time a notebook runs.
 """
 
 from __future__ import annotations
@@ -16,12 +19,9 @@ import sys
 import textwrap
 from pathlib import Path
 
-from . import settings
-from .tools.sample import ensure_sample
+from . import layout, runtime
 
-#: The pretrained model shipped with the kit (Ex 11-13), when it ships.
-PRETRAINED_MODEL = settings.REPO_ROOT / "models" / "pretrained.weights.h5"
-#: The two reference runs of Ex 10, when they ship: {label: folder under tensorboard_logs/}.
+#: The two reference runs of Ex 10: {label: folder under tensorboard_logs/}.
 REFERENCE_RUNS = {"without augmentation": "no_augmentation", "with augmentation": "augmentation"}
 
 
@@ -49,13 +49,15 @@ def quiet_tensorflow_import() -> None:
 
 def setup(progress: bool = True) -> Path:
     """Build the course data if absent and say where everything is. Returns the course root."""
+    from .tools.sample import ensure_sample
+
     quiet_tensorflow_import()
     root = ensure_sample(progress=progress)
-    device = "a GPU" if settings.gpu_available() else "the CPU"
-    mode = " (smoke mode: CI-sized)" if settings.smoke_mode() else ""
-    policy = settings.resolve_precision()[0]
-    print(f"Course root: {root}{mode}\nTraining on {device}: U-Net width {settings.default_width()}, "
-          f"{settings.default_epochs()} epochs, precision {policy} (set in tp3/settings.py)")
+    device = "a GPU" if runtime.gpu_available() else "the CPU"
+    mode = " (smoke mode: CI-sized)" if runtime.smoke_mode() else ""
+    policy = runtime.resolve_precision()[0]
+    print(f"Course root: {root}{mode}\nTraining on {device}: U-Net width {runtime.default_width()}, "
+          f"{runtime.default_epochs()} epochs, precision {policy} (set in tp3/settings.py)")
     return root
 
 
@@ -65,8 +67,7 @@ def run_paths(root, name: str, fresh: bool = False) -> tuple[Path, Path]:
     ``fresh``: start the log folder anew (a rerun's curves would otherwise pile up on the
     previous ones in TensorBoard).
     """
-    root = Path(root)
-    model_path, logdir = root / "models" / f"{name}.weights.h5", root / "logs" / name
+    model_path, logdir = layout.run_paths(root, name)
     if fresh and logdir.exists():
         shutil.rmtree(logdir)
         print(f"Previous logs of '{name}' removed: this run starts a fresh {logdir}")
@@ -81,17 +82,19 @@ def trained_run(root, name: str, augment: bool = False, progress: bool = False) 
     model_path, logdir = run_paths(root, name)
     if not model_path.is_file():
         run_paths(root, name, fresh=True)
-        print(f"No run '{name}' in {Path(root) / 'logs'} yet: training it now "
-              f"({settings.default_epochs()} epochs, augmentation {'on' if augment else 'off'}).")
+        print(f"No run '{name}' in {logdir.parent} yet: training it now "
+              f"({runtime.default_epochs()} epochs, augmentation {'on' if augment else 'off'}).")
         train(TrainConfig(root=root, logdir=logdir, model_out=model_path, augment=augment), progress=progress)
     return model_path, logdir
 
 
 def pretrained_model(root) -> Path:
-    """Ex 11-13: the shipped pretrained model, or (until it ships) the run of notebook 03."""
-    if PRETRAINED_MODEL.is_file():
-        print(f"Using the pretrained model {PRETRAINED_MODEL}")
-        return PRETRAINED_MODEL
+    """Ex 11-13: the pretrained model (``models/pretrained.weights.h5`` of the course root, else
+    the kit's), or, when neither has it, the run of notebook 03."""
+    pretrained = layout.shipped(root, layout.MODELS, layout.PRETRAINED)
+    if pretrained.is_file():
+        print(f"Using the pretrained model {pretrained}")
+        return pretrained
     model_path, _ = trained_run(root, "ex7")
     print(f"The pretrained model is not shipped yet: using {model_path}, trained briefly in "
           "notebook 03 — expect modest scores.")
@@ -99,8 +102,9 @@ def pretrained_model(root) -> Path:
 
 
 def reference_runs(root) -> dict:
-    """Ex 10: ``{label: log folder}`` of the two reference runs, or of the course's own runs."""
-    shipped = {label: settings.REPO_ROOT / "tensorboard_logs" / folder for label, folder in REFERENCE_RUNS.items()}
+    """Ex 10: ``{label: log folder}`` of the two reference runs (``tensorboard_logs/`` of the course
+    root, else the kit's), or of the course's own runs of notebooks 03 and 04."""
+    shipped = {label: layout.shipped(root, layout.REFERENCE_LOGS, folder) for label, folder in REFERENCE_RUNS.items()}
     if all(path.is_dir() and any(path.rglob("events.out.tfevents.*")) for path in shipped.values()):
         return shipped
     print("The 200-epoch reference logs are not shipped yet: comparing the runs of notebooks "

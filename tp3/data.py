@@ -1,29 +1,29 @@
 """Reading the course data (handout §3, Ex 1-4).
 
-Layout under the course root (:func:`tp3.settings.course_root`):
+The course layout (:mod:`tp3.layout`) under the course root:
 ``datasets/{train,validation,test}.txt``, ``data/<ID>/<ID>_<modality>_<zzz>.nii.gz``
 (77 slices of 96x96 per modality and for the labels) and ``origin_data/<ID>/`` (original
-volumes of a few validation patients).
+volumes of a few validation patients). :func:`load_image` is the network's one input path:
+training (Ex 7) and prediction (Ex 11, as ``tp3.predict.load_image``) both read through it.
 
 Ex 1   ``read_split``, ``load_splits``
 Ex 2   ``list_patients``, ``list_images``, ``count_slices``
 Ex 3   ``read_image``, ``describe_image``
-Ex 4   ``load_original``, ``read_slices``, ``load_patient``, ``plot_original_vs_processed``
+Ex 4   ``load_original``, ``read_slices``, ``plot_original_vs_processed``
+Ex 7, 11  ``load_image`` (one patient as the network's input)
 Ex 11-13  ``list_origin_patients``, ``origin_path``, ``original_spacing``, ``most_tumour_slices``
 """
 
 from __future__ import annotations
 
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 
+from . import layout
 from .files import DamagedFileError, check_nifti_complete
-from .settings import LABEL_SUFFIX, MODALITIES, course_root
-from .preprocessing import COURSE_SHAPE
-
-SPLITS = ("train", "validation", "test")
+from .layout import MODALITIES, SPLITS, VOLUMES, course_root
+from .preprocessing import COURSE_SHAPE, normalise
 
 
 def _root(root) -> Path:
@@ -34,7 +34,7 @@ def read_split(name: str, root=None) -> list[str]:
     """Patient IDs of split ``name`` (``train``, ``validation`` or ``test``). Ex 1."""
     if name not in SPLITS:
         raise ValueError(f"unknown split {name!r}; choose one of {SPLITS}")
-    path = _root(root) / "datasets" / f"{name}.txt"
+    path = layout.split_path(_root(root), name)
     if not path.is_file():
         raise FileNotFoundError(
             f"{path}: split file missing; build the course data first "
@@ -48,7 +48,7 @@ def load_splits(root=None) -> dict[str, list[str]]:
 
 
 def data_dir(root=None) -> Path:
-    path = _root(root) / "data"
+    path = _root(root) / layout.DATA
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: no data folder; build the course data first "
                                 "(`python -m tp3 sample`)")
@@ -75,7 +75,7 @@ def list_images(patient: str, root=None) -> list[str]:
 def slice_paths(patient: str, name: str, root=None) -> list[Path]:
     """The 77 slice files of one modality (or ``"seg"``), in z order."""
     folder = patient_dir(patient, root)
-    paths = sorted(folder.glob(f"{patient}_{name}_[0-9][0-9][0-9].nii.gz"))
+    paths = sorted(folder.glob(layout.slice_glob(patient, name)))
     if len(paths) != COURSE_SHAPE[0]:
         raise FileNotFoundError(f"{folder}: expected {COURSE_SHAPE[0]} {name} slices, found "
                                 f"{len(paths)}; rebuild the course data")
@@ -150,22 +150,25 @@ def read_slices(patient: str, name: str, root=None) -> np.ndarray:
     return _read_stack(slice_paths(patient, name, root))
 
 
-def load_patient(patient: str, root=None) -> tuple[np.ndarray, np.ndarray]:
-    """A prepared patient as arrays: images float32 ``(77, 96, 96, 4)`` in the order
-    :data:`tp3.settings.MODALITIES` (t1, t1ce, t2, flair), raw intensities (not normalised);
-    labels uint8 ``(77, 96, 96)`` in {0,1,2,4}. Ex 4 (and the training pipeline).
+def load_image(patient: str, root=None) -> np.ndarray:
+    """Ex 11 (and Ex 7's training data): everything the network needs for one patient.
+
+    Shapes along the way (the handout asks to guess them):
+    ``temp_array`` — one modality, its 77 slices stacked: ``(77, 96, 96)``;
+    ``array`` — the four modalities side by side (t1, t1ce, t2, flair): ``(77, 96, 96, 4)``;
+    ``X`` — ``array`` z-scored per modality over the brain: ``(77, 96, 96, 4)`` float32,
+    a batch of 77 slices ready for ``model.predict``.
     """
-    names = MODALITIES + (LABEL_SUFFIX,)
-    # SimpleITK reads each modality's 77 files as one series; it releases the GIL, so
-    # threads read the five volumes side by side.
-    with ThreadPoolExecutor(len(names)) as pool:
-        stacks = list(pool.map(lambda name: read_slices(patient, name, root), names))
-    images = np.stack([s.astype(np.float32) for s in stacks[:-1]], axis=-1)
-    return images, stacks[-1].astype(np.uint8)
+    array = np.zeros(COURSE_SHAPE + (len(MODALITIES),), dtype=np.float32)
+    for channel, modality in enumerate(MODALITIES):
+        temp_array = read_slices(patient, modality, root)
+        array[..., channel] = temp_array
+    X = normalise(array)  # noqa: N806 (the handout's name)
+    return X
 
 
 def origin_dir(root=None) -> Path:
-    path = _root(root) / "origin_data"
+    path = _root(root) / layout.ORIGIN_DATA
     if not path.is_dir():
         raise FileNotFoundError(f"{path}: no origin_data folder; build the course data first")
     return path
@@ -179,14 +182,13 @@ def list_origin_patients(root=None, complete: bool = True) -> list[str]:
 
 
 def _missing_originals(folder: Path) -> list[str]:
-    return [name for name in MODALITIES + (LABEL_SUFFIX,)
-            if not (folder / f"{folder.name}_{name}.nii.gz").is_file()]
+    return [name for name in VOLUMES if not (folder / layout.original_name(folder.name, name)).is_file()]
 
 
 def origin_path(patient: str, name: str, root=None) -> Path:
     """``origin_data/<ID>/<ID>_<name>.nii.gz`` (``name``: a modality or ``"seg"``)."""
     folder = origin_dir(root) / patient
-    path = folder / f"{patient}_{name}.nii.gz"
+    path = folder / layout.original_name(patient, name)
     if not path.is_file():
         state = (f"its originals lack {', '.join(_missing_originals(folder))}" if folder.is_dir()
                  else "no such patient there")
@@ -241,7 +243,7 @@ def summarise_course(root=None) -> str:
     splits = load_splits(root)
     patients = list_patients(root)
     first = patients[0]
-    images, labels = load_patient(first, root)
+    images, labels = load_image(first, root), read_slices(first, layout.LABEL_SUFFIX, root)
     lines = [f"Course data in {root}",
              f"  data/: {len(patients)} patients, {len(list_images(first, root))} files each "
              f"({count_slices(first, root)} slices x {len(MODALITIES)} modalities + labels)",

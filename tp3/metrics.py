@@ -111,7 +111,12 @@ def hd95(a: np.ndarray, b: np.ndarray, spacing=(1.0, 1.0, 1.0)) -> float:
 
 
 def region_metrics(prediction: np.ndarray, truth: np.ndarray, spacing=(1.0, 1.0, 1.0)) -> dict:
-    """Dice, sensitivity, specificity, HD95 of two boolean masks of the same shape."""
+    """Dice, sensitivity, specificity, HD95 of two boolean masks of the same shape, as Python
+    floats (they print as ``0.967``, not ``np.float64(0.967)``)."""
+    return {name: float(value) for name, value in _region_metrics(prediction, truth, spacing).items()}
+
+
+def _region_metrics(prediction: np.ndarray, truth: np.ndarray, spacing) -> dict:
     tp = np.count_nonzero(prediction & truth)
     fp = np.count_nonzero(prediction) - tp
     fn = np.count_nonzero(truth) - tp

@@ -4,8 +4,8 @@
 into a ``(155, 240, 240)`` label volume comparable with the original ground truth;
 ``numpy2nifti`` writes it with the MRI's geometry for 3D Slicer.
 
-Ex 11  ``load_model``, ``load_image``, ``get_mask2original_shape`` (``predict_patient`` does
-       all three), ``resolution_ceiling``
+Ex 11  ``load_model``, ``load_image`` (:func:`tp3.data.load_image`, the network's one input
+       path), ``get_mask2original_shape`` (``predict_patient`` does all three), ``resolution_ceiling``
 Ex 12  ``plot_prediction``, ``numpy2nifti``
 """
 
@@ -16,11 +16,11 @@ from pathlib import Path
 import numpy as np
 from skimage.transform import resize
 
-from .data import load_original, read_slices
+from .data import load_image, load_original  # load_image: Ex 11 imports it from here, as the handout does
 from .files import atomic_file
 from .preprocessing import (CROP, CROPPED_SHAPE, COURSE_SHAPE, ORIGINAL_SHAPE, check_labels,
-                            classes_to_labels, labels_to_classes, normalise, one_hot, resize_labels)
-from .settings import MODALITIES, N_CLASSES, PREDICT_BATCH_SIZE
+                            classes_to_labels, labels_to_classes, one_hot, resize_labels)
+from .settings import N_CLASSES, PREDICT_BATCH_SIZE
 
 __all__ = ["load_model", "load_image", "get_mask2original_shape", "predict_volume", "predict_patient",
            "resolution_ceiling", "plot_prediction", "numpy2nifti"]
@@ -45,23 +45,6 @@ def load_model(path):
     if path.suffix == ".keras":
         return load_keras_archive(path)
     raise ValueError(f"{path}: not a model file of the kit ({SUFFIX}) nor a Keras archive (.keras)")
-
-
-def load_image(patient: str, root=None) -> np.ndarray:
-    """Ex 11: everything the network needs for one patient, normalised as in training.
-
-    Shapes along the way (the handout asks to guess them):
-    ``temp_array`` — one modality, its 77 slices stacked: ``(77, 96, 96)``;
-    ``array`` — the four modalities side by side (t1, t1ce, t2, flair): ``(77, 96, 96, 4)``;
-    ``X`` — ``array`` z-scored per modality over the brain: ``(77, 96, 96, 4)`` float32,
-    a batch of 77 slices ready for ``model.predict``.
-    """
-    array = np.zeros(COURSE_SHAPE + (len(MODALITIES),), dtype=np.float32)
-    for channel, modality in enumerate(MODALITIES):
-        temp_array = read_slices(patient, modality, root)
-        array[..., channel] = temp_array
-    X = normalise(array)  # noqa: N806 (the handout's name)
-    return X
 
 
 def get_mask2original_shape(prediction: np.ndarray) -> np.ndarray:
@@ -169,7 +152,8 @@ def numpy2nifti(labels, reference_image_path, out_path, overwrite: bool = False)
     if out_path.resolve() == reference_image_path.resolve():
         raise ValueError(f"{out_path}: refusing to overwrite the reference image")
     if out_path.exists() and not overwrite:
-        raise FileExistsError(f"{out_path} exists; pass overwrite=True to replace it "
+        raise FileExistsError(f"{out_path} exists (written by an earlier run of this code?): nothing was "
+                              "written; pass overwrite=True to replace it, or choose another out_path "
                               "(python -m tp3 evaluate: --force)")
     image = sitk.GetImageFromArray(labels.astype(np.uint8))
     image.SetSpacing(reader.GetSpacing())

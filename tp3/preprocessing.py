@@ -23,7 +23,8 @@ from __future__ import annotations
 import numpy as np
 from skimage.transform import resize
 
-from .settings import BRATS_LABELS, LABEL_TO_CLASS, MODALITIES, N_CLASSES
+from .layout import MODALITIES
+from .settings import BRATS_LABELS, LABEL_TO_CLASS, N_CLASSES
 
 #: The one BraTS label whose class number differs: enhancing tumour, label 4 = class 3.
 ET_LABEL = 4

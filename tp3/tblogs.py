@@ -140,13 +140,16 @@ def plot_curves(logdirs: dict, metrics=("loss", "dice_wt", "dice_tc", "dice_et")
     return fig
 
 
-def _early_first(available: list, n: int) -> list:
-    """Up to ``n`` of the ``available`` epochs, spaced geometrically: the early ones, where the
-    predictions change most, and the last."""
-    if len(available) <= n:
-        return list(available)
-    picks = np.unique(np.round(np.geomspace(1, len(available), n)).astype(int) - 1)
-    return [available[i] for i in picks]
+def spaced_epochs(count: int, n: int) -> list[int]:
+    """Up to ``n`` of the indices ``0 .. count - 1``, spaced geometrically: all of them when
+    ``count <= n``, else the first, the last and more of the early ones, where predictions
+    change most. The epochs at which training draws its prediction images
+    (:class:`tp3.training.PredictionImages`), and which of those :func:`show_predictions` shows."""
+    if count <= n or n < 2:
+        return list(range(min(count, n)))
+    # geomspace of one point gives its start: the last epoch must be among the picks
+    later = np.geomspace(1, count - 1, n - 1) if n > 2 else np.array([count - 1])
+    return [0, *np.unique(np.round(later).astype(int)).tolist()]
 
 
 def show_predictions(logdir, epochs=None, max_epochs: int = 4, tag: str = IMAGES_TAG):
@@ -163,7 +166,7 @@ def show_predictions(logdir, epochs=None, max_epochs: int = 4, tag: str = IMAGES
                                 "the callback training.PredictionImages (train() adds it)")
     available = list(images)
     if epochs is None:
-        chosen = _early_first(available, max_epochs)
+        chosen = [available[i] for i in spaced_epochs(len(available), max_epochs)]
     else:
         missing = [e for e in epochs if e not in images]
         if missing:
@@ -177,7 +180,7 @@ def show_predictions(logdir, epochs=None, max_epochs: int = 4, tag: str = IMAGES
                              squeeze=False, facecolor="black")
     for ax, epoch, grid in zip(axes[0], chosen, grids):
         ax.imshow(grid)
-        ax.set_title(f"epoch {epoch}", color="white", fontsize=10)
+        ax.set_title(f"after epoch {epoch + 1}", color="white", fontsize=10)  # the log's step {epoch}
         ax.set_axis_off()
     fig.tight_layout()
     return fig

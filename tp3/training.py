@@ -1,7 +1,8 @@
 """Training the U-Net (handout §4-5, Ex 7 and 9): data, compilation, callbacks, the run.
 
 Ex 7   ``load_split`` (a split in memory), ``make_dataset`` (batches, one-hot labels),
-       ``set_precision``, ``compile_unet`` (Adam, cross-entropy, accuracy and Dice WT/TC/ET),
+       ``precision`` (16-bit maths where the hardware is fast at it), ``compile_unet`` (Adam,
+       cross-entropy, accuracy and Dice WT/TC/ET), ``step_decay`` (for ``LearningRateScheduler``),
        ``make_callbacks`` (``SaveBestModel``, TensorBoard, LR schedule, CSV log, ``PredictionImages``),
        ``TrainConfig`` + ``save_config``; ``train`` is those pieces in one call.
 Ex 9   the same with ``TrainConfig(augment=True)`` (``make_dataset(..., augment=True)``).
@@ -15,16 +16,18 @@ described, the settings for the HParams dashboard, prediction images of fixed va
 slices at up to 10 epochs, early ones included), ``training_log.csv`` and
 ``config.json`` — the full configuration, which ``--config DIR/config.json`` replays.
 
-Batches come from the split held in memory (:func:`load_split`, read once and normalised
-as :func:`tp3.predict.load_image` does for prediction): ``tf.data`` shuffles, batches,
+Batches come from the split held in memory (:func:`load_split`, read once through
+:func:`tp3.data.load_image`, the network's one input path, as prediction reads it): ``tf.data`` shuffles, batches,
 augments (optional) and one-hot encodes them, so no batch waits on NIfTI decoding.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import sys
+import warnings
 from pathlib import Path
 
 import keras
@@ -32,17 +35,19 @@ import numpy as np
 import tensorflow as tf
 
 from . import settings
-from .data import most_tumour_slices, read_slices, read_split
+from .data import load_image, most_tumour_slices, read_slices, read_split
 from .files import write_text_atomic
+from .layout import LABEL_SUFFIX, MODALITIES
 from .metrics import region_dice_metrics
 from .modelfile import save_unet
 from .preprocessing import COURSE_SHAPE, labels_to_classes
-from .settings import TrainConfig
-from .tblogs import IMAGES_TAG, SCALAR_TAGS
+from .runtime import TrainConfig, resolve_precision
+from .tblogs import IMAGES_TAG, SCALAR_TAGS, spaced_epochs
+from .unet import INPUT_SHAPE, dtype_policy
 from .viz import prediction_grid
 
-__all__ = ["TrainConfig", "seed_everything", "load_split", "make_dataset", "set_precision", "compile_unet",
-           "step_decay", "preview_slices", "preview_epochs", "slice_names", "PredictionImages", "TensorBoardLogs",
+__all__ = ["TrainConfig", "seed_everything", "load_split", "make_dataset", "precision", "compile_unet",
+           "step_decay", "preview_slices", "slice_names", "PredictionImages", "TensorBoardLogs",
            "SaveBestModel", "ProgressBar", "make_callbacks", "save_config", "train"]
 
 
@@ -56,11 +61,9 @@ def load_split(split: str, root=None, progress: bool = True) -> tuple[np.ndarray
     """All slices of a split: images float32 ``(N, 96, 96, 4)`` normalised, classes uint8
     ``(N, 96, 96)`` in {0,1,2,3} (label 4 -> class 3), ``N = 77 x patients``. Ex 7.
 
-    Images are read by :func:`tp3.predict.load_image`, the network's one input path.
+    Images are read by :func:`tp3.data.load_image`, the network's one input path.
     """
     from tqdm.auto import tqdm
-
-    from .predict import load_image
 
     patients = read_split(split, root)
     if not patients:
@@ -70,7 +73,7 @@ def load_split(split: str, root=None, progress: bool = True) -> tuple[np.ndarray
     for patient in tqdm(patients, desc=f"loading {split}", unit="patient", disable=not progress):
         try:
             images.append(load_image(patient, root))
-            classes.append(labels_to_classes(read_slices(patient, settings.LABEL_SUFFIX, root)))
+            classes.append(labels_to_classes(read_slices(patient, LABEL_SUFFIX, root)))
         except FileNotFoundError as error:
             raise FileNotFoundError(
                 f"patient {patient} is listed in datasets/{split}.txt but its slices are missing "
@@ -90,8 +93,9 @@ def make_dataset(images: np.ndarray, classes: np.ndarray, batch_size: int, shuff
 
     if len(images) == 0:
         raise ValueError("no slices to train on: the split is empty")
-    if images.shape[1:] != (96, 96, 4) or classes.shape != images.shape[:-1]:
-        raise ValueError(f"expected images (N, 96, 96, 4) and classes (N, 96, 96), got "
+    if images.shape[1:] != INPUT_SHAPE or classes.shape != images.shape[:-1]:
+        raise ValueError(f"expected images (N, {', '.join(map(str, INPUT_SHAPE))}) and classes "
+                         f"(N, {', '.join(map(str, INPUT_SHAPE[:2]))}), got "
                          f"{images.shape} and {classes.shape}")
     dataset = tf.data.Dataset.from_tensor_slices((images, classes))
     if shuffle:
@@ -107,23 +111,20 @@ def make_dataset(images: np.ndarray, classes: np.ndarray, batch_size: int, shuff
     return dataset.prefetch(tf.data.AUTOTUNE)
 
 
-def announce_precision(requested: str | None = None) -> str:
-    """The Keras dtype policy for ``requested`` (:func:`tp3.settings.resolve_precision`), printed with why."""
-    policy, why = settings.resolve_precision(requested)
-    print(f"Precision: {policy} ({why})")
-    return policy
-
-
-def set_precision(requested: str | None = None) -> str:
-    """Ex 7: the precision of the models built from now on (default :data:`tp3.settings.PRECISION`).
-
-    Sets Keras' global dtype policy, prints it and why, returns it (``"float32"``,
-    ``"mixed_bfloat16"`` or ``"mixed_float16"``). Mixed precision computes in 16 bits;
-    the weights, the softmax head, the loss and the metrics stay float32.
+@contextlib.contextmanager
+def precision(requested: str | None = None):
+    """Ex 7 (and :func:`train`): build models in the block at the precision ``requested``
+    (``auto``, ``float32``, ``bfloat16``, ``float16``; default :data:`tp3.settings.PRECISION`
+    or ``$TP3_PRECISION``), the kit's one way to choose it. Prints the Keras dtype policy and
+    why (:func:`tp3.runtime.resolve_precision`) and yields it (``"float32"``,
+    ``"mixed_bfloat16"`` or ``"mixed_float16"``); models built after the block are float32
+    again. Mixed precision computes in 16 bits; the weights, the softmax head, the loss and
+    the metrics stay float32.
     """
-    policy = announce_precision(requested)
-    keras.config.set_dtype_policy(policy)
-    return policy
+    policy, why = resolve_precision(requested)
+    print(f"Precision: {policy} ({why})")
+    with dtype_policy(policy):
+        yield policy
 
 
 def compile_unet(model, learning_rate: float = settings.LEARNING_RATE):
@@ -138,10 +139,19 @@ def compile_unet(model, learning_rate: float = settings.LEARNING_RATE):
     return model
 
 
-def step_decay(learning_rate: float, decay: float, every: int):
-    """Learning-rate schedule ``epoch -> lr``: multiplied by ``decay`` every ``every`` epochs."""
-    def schedule(epoch, lr=None):
-        return float(learning_rate * decay ** (epoch // every))
+def step_decay(decay: float = settings.LR_DECAY, every: int = settings.LR_DECAY_EVERY):
+    """Ex 7: a schedule ``(epoch, lr) -> lr`` for ``keras.callbacks.LearningRateScheduler``: the
+    rate the optimizer was compiled with, multiplied by ``decay`` every ``every`` epochs.
+
+    It scales the current rate rather than setting one, so ``Adam(1e-2)`` decays from 1e-2:
+    the rate chosen at ``compile`` is the one that trains.
+    """
+    if not 0 < decay <= 1 or isinstance(every, bool) or not isinstance(every, int) or every < 1:
+        raise ValueError(f"step_decay(decay, every): decay in (0, 1] and every a positive whole number "
+                         f"of epochs, got {decay!r} and {every!r}")
+
+    def schedule(epoch, lr):
+        return float(lr) * decay if epoch > 0 and epoch % every == 0 else float(lr)
     return schedule
 
 
@@ -159,17 +169,6 @@ def preview_slices(classes: np.ndarray, n: int = settings.N_PREVIEW_SLICES) -> l
     return sorted(best + extra[:n - len(best)])
 
 
-def preview_epochs(epochs: int, n: int = settings.N_PREVIEW_EPOCHS) -> list[int]:
-    """The (0-based) epochs at which :class:`PredictionImages` draws: every epoch of a short
-    run; at most ``n`` of a long one, spaced geometrically from epoch 0 to the last, so the
-    early epochs (where predictions change most) are seen, and TensorBoard, which keeps 10
-    images per tag by default, shows them all."""
-    if epochs <= n:
-        return list(range(epochs))
-    later = np.unique(np.round(np.geomspace(1, epochs - 1, n - 1)).astype(int))
-    return [0, *later.tolist()]
-
-
 def slice_names(patients, indices) -> list[str]:
     """``"<patient> · z <slice>"`` of slices of a split loaded by :func:`load_split` (77 per
     patient, in the order of ``patients``)."""
@@ -179,7 +178,9 @@ def slice_names(patients, indices) -> list[str]:
 
 class PredictionImages(keras.callbacks.Callback):
     """Draws the predictions of fixed validation slices into TensorBoard (run ``validation``,
-    tag ``predictions``) at the epochs of :func:`preview_epochs` for a run of ``epochs`` epochs:
+    tag ``predictions``) at the epochs :func:`tp3.tblogs.spaced_epochs` picks for a run of ``epochs``
+    epochs (every epoch of a short run; at most :data:`tp3.settings.N_PREVIEW_EPOCHS`, the early
+    ones included, of a long one: TensorBoard keeps 10 images per tag):
     one image per epoch, a row per slice, FLAIR | ground truth | prediction with headings,
     names and the colour legend (:func:`tp3.viz.prediction_grid`). Ex 7.
 
@@ -190,9 +191,9 @@ class PredictionImages(keras.callbacks.Callback):
     def __init__(self, images: np.ndarray, classes: np.ndarray, logdir, epochs: int, names=None):
         super().__init__()
         self.images, self.classes, self.logdir = images, classes, str(logdir)
-        self.n_epochs, self.epochs = epochs, set(preview_epochs(epochs))
+        self.n_epochs, self.epochs = epochs, set(spaced_epochs(epochs, settings.N_PREVIEW_EPOCHS))
         self.names = list(names) if names is not None else [f"validation slice {k + 1}" for k in range(len(images))]
-        self.flair = images[..., settings.MODALITIES.index("flair")]
+        self.flair = images[..., MODALITIES.index("flair")]
         self.writer = None
 
     def on_epoch_end(self, epoch, logs=None):
@@ -273,16 +274,20 @@ class SaveBestModel(keras.callbacks.Callback):
 
     def __init__(self, path, monitor: str = "val_loss"):
         super().__init__()
-        self.path, self.monitor, self.best = Path(path), monitor, float("inf")
+        self.path, self.monitor, self.best, self.warned = Path(path), monitor, float("inf"), False
 
     def on_train_begin(self, logs=None):
-        self.best = float("inf")
+        self.best, self.warned = float("inf"), False
 
     def on_epoch_end(self, epoch, logs=None):
         value = (logs or {}).get(self.monitor)
-        if value is None:
-            raise KeyError(f"SaveBestModel monitors {self.monitor!r}, which this run does not log "
-                           f"(logged: {', '.join(sorted(logs or {}))}); pass validation_data to fit")
+        if value is None:  # as Keras' ModelCheckpoint: the run goes on (Ex 7's check explains)
+            if not self.warned:
+                warnings.warn(f"SaveBestModel monitors {self.monitor!r}, which this run does not log (logged: "
+                              f"{', '.join(sorted(logs or {}))}): no model saved; pass validation_data to fit",
+                              stacklevel=2)
+                self.warned = True
+            return
         if float(value) < self.best:
             self.best = float(value)
             save_unet(self.model, self.path, epoch=epoch + 1, **{self.monitor: self.best},
@@ -328,8 +333,7 @@ def make_callbacks(cfg: TrainConfig, preview: tuple) -> list:
     return [
         SaveBestModel(cfg.model_out, monitor="val_loss"),
         TensorBoardLogs(cfg),
-        keras.callbacks.LearningRateScheduler(step_decay(cfg.learning_rate, cfg.lr_decay,
-                                                         cfg.lr_decay_every)),
+        keras.callbacks.LearningRateScheduler(step_decay(cfg.lr_decay, cfg.lr_decay_every)),
         keras.callbacks.CSVLogger(str(logdir / "training_log.csv")),
         PredictionImages(*preview[:2], logdir, epochs=cfg.epochs, names=preview[2] if len(preview) > 2 else None),
     ]
@@ -347,7 +351,7 @@ def save_config(cfg: TrainConfig) -> Path:
     logdir = Path(cfg.logdir)
     logdir.mkdir(parents=True, exist_ok=True)
     content = dataclasses.asdict(cfg)
-    content["precision_policy"] = settings.resolve_precision(cfg.precision)[0]
+    content["precision_policy"] = resolve_precision(cfg.precision)[0]
     content["replay"] = f"python -m tp3 train --config {logdir / 'config.json'}"
     content["versions"] = _versions()
     return write_text_atomic(logdir / "config.json", json.dumps(content, indent=2) + "\n")
@@ -366,7 +370,7 @@ def train(cfg: TrainConfig, data=None, progress: bool = True):
     The pieces are those of the notebook's Ex 7 cells: :func:`make_dataset`,
     :func:`compile_unet`, :func:`make_callbacks`, then ``model.fit``.
     """
-    from .unet import build_unet, dtype_policy
+    from .unet import build_unet
 
     seed_everything(cfg.seed)
     names = None
@@ -378,7 +382,7 @@ def train(cfg: TrainConfig, data=None, progress: bool = True):
                              seed=cfg.seed)
     val_set = make_dataset(x_val, y_val, cfg.batch_size, shuffle=False)
     keep = preview_slices(y_val)
-    with distribution_strategy().scope(), dtype_policy(announce_precision(cfg.precision)):
+    with distribution_strategy().scope(), precision(cfg.precision):
         model = compile_unet(build_unet(cfg.width), cfg.learning_rate)
     save_config(cfg)
     Path(cfg.model_out).parent.mkdir(parents=True, exist_ok=True)

@@ -20,7 +20,8 @@ import keras
 from keras import layers
 
 from .preprocessing import COURSE_SHAPE
-from .settings import MODALITIES, N_CLASSES, UNET_DEPTH, UNET_WIDTH_CPU
+from .layout import MODALITIES
+from .settings import N_CLASSES, UNET_DEPTH, UNET_WIDTH_CPU
 
 #: One course slice: 96 x 96 pixels, one channel per modality.
 INPUT_SHAPE = COURSE_SHAPE[1:] + (len(MODALITIES),)

@@ -7,13 +7,14 @@
 ``sample``       the default synthetic sample, built once per course root (``python -m tp3 sample``)
 ``evaluation``   predict, export and score a folder of patients (``python -m tp3 evaluate``)
 ``realism``      intensity and shape statistics that compare synthetic and real cases
+``montage``      a picture of cases, four modalities and labels (``python -m tp3 synth --preview``)
 ``notebooks``    student notebooks from the solutions, stripping, HTML (``python -m tp3 notebooks``)
 ``cli``          the command line, ``python -m tp3 <command>``
 """
 
 import importlib
 
-_SUBMODULES = ("cli", "evaluation", "notebooks", "preparation", "realism", "sample", "sources", "synth",
+_SUBMODULES = ("cli", "evaluation", "montage", "notebooks", "preparation", "realism", "sample", "sources", "synth",
                "workers")
 
 

@@ -10,8 +10,10 @@ import sys
 import time
 from pathlib import Path
 
-from ..settings import (DEMO_EPOCHS, DEMO_WIDTH, PRECISIONS, REGIONS, SEED, TrainConfig, course_root,
-                        default_workers, sample_patients)
+from .. import layout
+from ..layout import course_root
+from ..runtime import default_workers, sample_patients, TrainConfig
+from ..settings import DEMO_EPOCHS, DEMO_WIDTH, PRECISIONS, REGIONS, SEED
 
 
 def _synth(args) -> int:
@@ -23,7 +25,7 @@ def _synth(args) -> int:
     print(f"{len(cases)} synthetic case(s) in {args.out} ({grades.count('HGG')} HGG, "
           f"{grades.count('LGG')} LGG) in {time.perf_counter() - start:.1f} s")
     if args.preview:
-        from ..viz import case_montage
+        from .montage import case_montage
 
         case_montage([args.out / cid for cid, _ in cases], args.preview)
         print(f"preview of the first {min(len(cases), 8)} case(s): {args.preview}")
@@ -69,7 +71,7 @@ def _train(args) -> int:
 
 
 def add_train_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per :class:`tp3.settings.TrainConfig` field (``--model-out``, ``--augment/--no-augment``...),
+    """One flag per :class:`tp3.runtime.TrainConfig` field (``--model-out``, ``--augment/--no-augment``...),
     its help from the field. Unset flags stay ``None``: the config file or the defaults decide."""
     kinds = {"str": str, "int": int, "float": float}
     for field in dataclasses.fields(TrainConfig):
@@ -133,9 +135,8 @@ def _demo(args) -> int:
 
     root = ensure_sample(args.root)
     print(summarise_course(root))
-    cfg = TrainConfig(root=str(root), logdir=str(root / "logs" / "demo"),
-                      model_out=str(root / "models" / "demo.weights.h5"),
-                      epochs=DEMO_EPOCHS, width=DEMO_WIDTH)
+    model_out, logdir = layout.run_paths(root, "demo")
+    cfg = TrainConfig(root=root, logdir=logdir, model_out=model_out, epochs=DEMO_EPOCHS, width=DEMO_WIDTH)
     print(f"\nTraining a U-Net of width {cfg.width} for {cfg.epochs} epochs (logs in {cfg.logdir})")
     print(loss_report(train(cfg).history))
 
@@ -143,7 +144,7 @@ def _demo(args) -> int:
     from ..metrics import metrics_table
 
     print(f"\nEvaluating {cfg.model_out} on origin_data/ (original space, BraTS metrics)")
-    report = evaluate(cfg.model_out, root, out_dir=root / "predictions" / "demo", force=True)
+    report = evaluate(cfg.model_out, root, out_dir=root / layout.PREDICTIONS / "demo", force=True)
     print(metrics_table(report["patients"]))
     return 0
 

@@ -15,7 +15,8 @@ from ..files import check_nifti_complete, write_text_atomic
 from ..metrics import evalAllSample, summarise
 from ..predict import load_model, numpy2nifti, predict_patient, predict_volume
 from ..preprocessing import course_images, normalise
-from ..settings import LABEL_SUFFIX, MODALITIES
+from .. import layout
+from ..layout import VOLUMES
 
 
 def evaluate_case_folder(model, folder) -> tuple[dict, np.ndarray, np.ndarray]:
@@ -48,11 +49,11 @@ def evaluate(model_path, root, patients=None, out_dir=None, json_path=None, forc
     root = Path(root)
     patients = list(patients) if patients else list_origin_patients(root, complete=False)
     if not patients:
-        raise FileNotFoundError(f"{root / 'origin_data'} holds no patient to evaluate")
+        raise FileNotFoundError(f"{root / layout.ORIGIN_DATA} holds no patient to evaluate")
     for patient in patients:  # every file there and whole before the first prediction
-        for name in MODALITIES + (LABEL_SUFFIX,):
+        for name in VOLUMES:
             check_nifti_complete(origin_path(patient, name, root))
-    out_dir = Path(out_dir) if out_dir else root / "predictions"
+    out_dir = Path(out_dir) if out_dir else root / layout.PREDICTIONS
     existing = [out_dir / f"{p}_pred.nii.gz" for p in patients if (out_dir / f"{p}_pred.nii.gz").exists()]
     if existing and not force:
         more = f" (and {len(existing) - 1} other prediction(s))" if len(existing) > 1 else ""

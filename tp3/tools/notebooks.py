@@ -18,7 +18,7 @@ from pathlib import Path
 import nbformat
 
 from ..files import atomic_file
-from ..settings import REPO_ROOT
+from ..layout import REPO_ROOT
 
 SOLUTIONS = REPO_ROOT / "notebooks" / "solutions"
 STUDENTS = REPO_ROOT / "notebooks" / "students"

@@ -31,20 +31,18 @@ from pathlib import Path
 
 import numpy as np
 
+from .. import layout
 from ..data import read_image
 from ..files import DamagedFileError, all_whole, atomic_folder, exclusive, verify_written, write_text_atomic
-from ..preprocessing import COURSE_SHAPE, ORIGINAL_SHAPE, check_labels, resize_image, resize_labels
-from ..settings import LABEL_SUFFIX, MODALITIES, N_ORIGIN_PATIENTS, SEED, SPLIT_FRACTIONS
+from ..layout import COURSE_DATA_DIRS, LABEL_SUFFIX, MODALITIES, PREPARE_MANIFEST, SPLITS, VOLUMES, slice_name
+from ..preprocessing import COURSE_SHAPE, CROP, CROPPED_SHAPE, ORIGINAL_SHAPE, check_labels, resize_image, resize_labels
+from ..settings import N_ORIGIN_PATIENTS, SEED, SPLIT_FRACTIONS
 from .sources import LAYOUT_MSD, CaseError, SourceCase, find_cases, locate
 from .workers import parallel
 
 __all__ = ["CaseError", "SourceCase", "find_cases", "read_case", "read_case_folder", "prepare_case",
-           "prepare", "split_patients", "read_manifest", "is_prepared", "slice_name"]
+           "prepare", "split_patients", "read_manifest", "is_prepared"]
 
-VOLUMES = MODALITIES + (LABEL_SUFFIX,)
-OUTPUT_DIRS = ("data", "datasets", "origin_data")
-SPLITS = ("train", "validation", "test")
-MANIFEST = ".tp3-prepare.json"
 KEPT = {"README.md"}  # documentation committed in the output folders
 _TMP = re.compile(r"^\..*\.tmp(\..*)?$")  # what an interrupted run leaves (tp3.files)
 _KIT_FILE = re.compile(rf"^\.tp3-.*|{_TMP.pattern}")  # manifests, temporary files
@@ -73,11 +71,6 @@ class PrepareSummary:
             lines.append("  left in place, not written by the kit: "
                          + ", ".join(str(p.relative_to(self.root)) for p in self.others))
         return "\n".join(lines)
-
-
-def slice_name(case_id: str, name: str, z: int) -> str:
-    """``<ID>_<modality>_<zzz>.nii.gz``: sorts by modality, then slice."""
-    return f"{case_id}_{name}_{z:03d}.nii.gz"
 
 
 def read_case(case: SourceCase):
@@ -176,13 +169,16 @@ def _check_same_geometry(reference, path, image) -> None:
 def slice_geometry(reference):
     """Spacing, origin and direction of the 2D course slices, from the original image.
 
-    Slice pixel ``(i, j)`` covers original voxels ``24 + 2i, 24 + 2i + 1`` (same in y), so
-    its centre lies at continuous index ``24.5 + 2i``.
+    With the crop starting at 24 and a factor of 2 (192 -> 96), slice pixel ``(i, j)``
+    covers original voxels ``24 + 2i, 24 + 2i + 1`` (same in y), so its centre lies at
+    continuous index ``24.5 + 2i``.
     """
     spacing = reference.GetSpacing()
-    origin = reference.TransformContinuousIndexToPhysicalPoint((24.5, 24.5, 0.0))
+    factor = CROPPED_SHAPE[2] / COURSE_SHAPE[2]
+    first_centre = CROP[2].start + (factor - 1) / 2, CROP[1].start + (factor - 1) / 2  # (x, y)
+    origin = reference.TransformContinuousIndexToPhysicalPoint((*first_centre, 0.0))
     direction = np.reshape(reference.GetDirection(), (3, 3))[:2, :2].ravel()
-    return (2 * spacing[0], 2 * spacing[1]), tuple(origin[:2]), tuple(direction)
+    return (factor * spacing[0], factor * spacing[1]), tuple(origin[:2]), tuple(direction)
 
 
 def prepare_case(case: SourceCase, data_dir: Path) -> Path:
@@ -244,15 +240,15 @@ def _copy_original(case: SourceCase, origin_dir: Path) -> None:
     import SimpleITK as sitk
 
     final = origin_dir / case.case_id
-    if all_whole(final / f"{case.case_id}_{name}.nii.gz" for name in VOLUMES):
+    if all_whole(final / layout.original_name(case.case_id, name) for name in VOLUMES):
         return
     sources = locate(case)[0]
-    standard = all(v.channel is None and v.path.name == f"{case.case_id}_{name}.nii.gz"
+    standard = all(v.channel is None and v.path.name == layout.original_name(case.case_id, name)
                    for name, v in sources.items())
     arrays = None if standard else read_case(case)
     with atomic_folder(final) as tmp:
         for name in VOLUMES:
-            target = tmp / f"{case.case_id}_{name}.nii.gz"
+            target = tmp / layout.original_name(case.case_id, name)
             if standard:
                 try:
                     shutil.copyfile(sources[name].path, target)
@@ -280,16 +276,14 @@ def _is_kit_entry(entry: Path, written: dict) -> bool:
         return False
     if _KIT_FILE.match(entry.name):
         return True
-    if entry.parent.name == "datasets":
-        return entry.is_file() and entry.name in {f"{s}.txt" for s in SPLITS}
+    if entry.parent.name == layout.DATASETS:
+        return entry.is_file() and entry.name in {layout.split_name(s) for s in SPLITS}
     listed = written.get(entry.parent.name)
     if not entry.is_dir() or (listed is not None and entry.name not in listed):
         return False
     children = [c.name for c in entry.iterdir()]
-    pid = re.escape(entry.name)
-    vols = "|".join(VOLUMES)
-    pattern = re.compile(rf"^{pid}_({vols})_\d{{3}}\.nii\.gz$" if entry.parent.name == "data"
-                         else rf"^{pid}_({vols})\.nii(\.gz)?$")
+    pattern = (layout.slice_pattern(entry.name) if entry.parent.name == layout.DATA
+               else layout.original_pattern(entry.name))
     return bool(children) and all(pattern.match(c) for c in children)
 
 
@@ -297,7 +291,7 @@ def _output_entries(root: Path) -> tuple[list, list]:
     """``(the kit's entries, other entries)`` of the output folders (README files aside)."""
     written = _read_manifest(root).get("written", {})
     ours, others = [], []
-    for name in OUTPUT_DIRS:
+    for name in COURSE_DATA_DIRS:
         folder = root / name
         if folder.is_dir():
             for entry in sorted(folder.iterdir()):
@@ -310,7 +304,7 @@ def _check_output(root: Path, source: Path, seed: int, force: bool) -> list:
     """Refuse overlapping source/output and an output holding earlier course data (unless
     resuming, or ``force``: then only the kit's entries are removed). Returns the entries
     the kit did not write (left in place)."""
-    for name in OUTPUT_DIRS:
+    for name in COURSE_DATA_DIRS:
         out = root / name
         if _is_within(out, source) or _is_within(source, out):
             raise ValueError(f"{out} and the source {source} overlap; the source is never written "
@@ -327,20 +321,23 @@ def _check_output(root: Path, source: Path, seed: int, force: bool) -> list:
                               "touched; files the kit did not write are kept)")
     removable = ours if force else [e for e in leftovers if _TMP.match(e.name)]
     # The manifest goes last: until then a rerun still knows what this root holds.
-    for entry in sorted(removable, key=lambda e: e.name == MANIFEST):
+    for entry in sorted(removable, key=lambda e: e.name == PREPARE_MANIFEST):
         shutil.rmtree(entry) if entry.is_dir() else entry.unlink()
     return others
 
 
 def _read_manifest(root: Path) -> dict:
-    try:
-        return json.loads((root / "data" / MANIFEST).read_text())
-    except (OSError, ValueError):
-        return {}
+    for path in (layout.record_path(root, PREPARE_MANIFEST), layout.legacy_record_path(root, PREPARE_MANIFEST)):
+        try:
+            return json.loads(path.read_text())
+        except (OSError, ValueError):
+            continue
+    return {}
 
 
 def _write_manifest(root: Path, **content) -> None:
-    write_text_atomic(root / "data" / MANIFEST, json.dumps(content, indent=2) + "\n")
+    write_text_atomic(layout.record_path(root, PREPARE_MANIFEST), json.dumps(content, indent=2) + "\n")
+    layout.legacy_record_path(root, PREPARE_MANIFEST).unlink(missing_ok=True)  # one manifest, out of data/
 
 
 def read_manifest(root) -> dict:
@@ -368,20 +365,22 @@ def prepare(brats_dir, root, seed: int = SEED, workers: int = 1, force: bool = F
     source, root = Path(brats_dir).resolve(), Path(root).resolve()
     cases = find_cases(source)
     with exclusive(root, f"prepare --brats {source}"):
-        return _prepare_locked(cases, source, root, seed, workers, force, strict, progress)
+        return _prepare_locked(cases, source, root, seed=seed, workers=workers, force=force, strict=strict,
+                               progress=progress)
 
 
-def _prepare_locked(cases, source, root, seed, workers, force, strict, progress) -> PrepareSummary:
+def _prepare_locked(cases, source: Path, root: Path, *, seed: int, workers: int, force: bool, strict: bool,
+                    progress: bool) -> PrepareSummary:
     from tqdm.auto import tqdm
 
     summary = PrepareSummary(root)
     summary.others = _check_output(root, source, seed, force)
-    data_dir = root / "data"
+    data_dir = root / layout.DATA
     data_dir.mkdir(parents=True, exist_ok=True)
     summary.resumed = [c.case_id for c in cases if is_prepared(data_dir / c.case_id)]
 
     def record(status="running", **more):  # what the kit wrote, for a later --force
-        written = {"data": sorted(summary.prepared + summary.resumed), "origin_data": summary.origin}
+        written = {layout.DATA: sorted(summary.prepared + summary.resumed), layout.ORIGIN_DATA: summary.origin}
         _write_manifest(root, status=status, source=str(source), seed=seed, written=written, **more)
 
     record()
@@ -400,14 +399,13 @@ def _prepare_locked(cases, source, root, seed, workers, force, strict, progress)
         raise CaseError(f"{source}: {len(grades)} of {len(cases)} case(s) could be prepared{skipped}; "
                         f"the course needs at least {len(SPLITS)}, one for each of {', '.join(SPLITS)}")
     summary.splits = split_patients(grades, seed)
-    datasets = root / "datasets"
-    datasets.mkdir(exist_ok=True)
+    (root / layout.DATASETS).mkdir(exist_ok=True)
     for name, ids in summary.splits.items():
-        write_text_atomic(datasets / f"{name}.txt", "".join(f"{pid}\n" for pid in ids))
+        write_text_atomic(layout.split_path(root, name), "".join(f"{pid}\n" for pid in ids))
     by_id = {c.case_id: c for c in cases}
     summary.origin = summary.splits["validation"][:N_ORIGIN_PATIENTS]
     record()
-    origin_dir = root / "origin_data"
+    origin_dir = root / layout.ORIGIN_DATA
     origin_dir.mkdir(exist_ok=True)
     for pid in summary.origin:
         _copy_original(by_id[pid], origin_dir)

@@ -21,7 +21,7 @@ from __future__ import annotations
 import numpy as np
 from scipy import ndimage
 
-from ..settings import MODALITIES
+from ..layout import MODALITIES
 
 #: Real ranges (design notes): statistic -> (low, high).
 REAL_RANGES = {

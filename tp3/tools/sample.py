@@ -8,27 +8,28 @@ instructors' real BraTS data is never replaced), and finishes an interrupted bui
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
 from . import preparation
 from . import synth
-from ..settings import SEED, course_root, default_workers, sample_patients
+from .. import layout
 from ..files import exclusive, write_text_atomic
-
-CACHE = ".tp3_cache/synthetic_brats"
-#: Written next to the preparation manifest: which generator made the sample.
-SAMPLE_RECORD = "data/.tp3-sample.json"
+from ..layout import SAMPLE_CACHE, course_root
+from ..runtime import default_workers, sample_patients
+from ..settings import SEED
 
 
 def ensure_sample(root=None, n_patients: int | None = None, seed: int = SEED,
                   workers: int | None = None, progress: bool = True) -> Path:
-    """Build ``n_patients`` synthetic cases (default :func:`tp3.settings.sample_patients`)
+    """Build ``n_patients`` synthetic cases (default :func:`tp3.runtime.sample_patients`)
     into the course layout under ``root`` unless complete course data is there already.
     Returns the root. Idempotent. A sample made by an earlier generator, or of another size
     than the one asked for, is kept (runs and logs depend on it) with a notice saying how
     to rebuild it."""
     root = Path(root) if root is not None else course_root()
+    _move_legacy_records(root)
     if preparation.read_manifest(root).get("status") != "done":  # complete data may be read-only
         with exclusive(root, "sample (the course data)"):
             _ensure_sample_locked(root, n_patients, seed, workers, progress)
@@ -36,12 +37,24 @@ def ensure_sample(root=None, n_patients: int | None = None, seed: int = SEED,
     return root
 
 
+def _move_legacy_records(root: Path) -> None:
+    """Course data made by a kit before December 2026 kept its records in ``data/``, where Ex 2
+    lists the patients: move them to the root (a read-only root keeps them where they are)."""
+    for record in (layout.PREPARE_MANIFEST, layout.SAMPLE_RECORD):
+        legacy = layout.legacy_record_path(root, record)
+        if legacy.is_file() and not layout.record_path(root, record).exists():
+            try:
+                os.replace(legacy, layout.record_path(root, record))
+            except OSError:
+                pass
+
+
 def _ensure_sample_locked(root: Path, n_patients, seed, workers, progress) -> None:
     if preparation.read_manifest(root).get("status") == "done":  # built while we waited
         return
     n_patients = n_patients or sample_patients()
     workers = workers or default_workers()
-    source = root / CACHE
+    source = root / SAMPLE_CACHE
     recipe = json.dumps({"patients": n_patients, "seed": seed})
     marker = source / ".sample.json"
     if (not marker.is_file() or marker.read_text() != recipe
@@ -55,19 +68,21 @@ def _ensure_sample_locked(root: Path, n_patients, seed, workers, progress) -> No
         raise RuntimeError(f"the synthetic sample has bad cases: {summary.skipped}")
     # The originals needed later were copied to origin_data/; the rest is rebuilt on demand.
     shutil.rmtree(source)
-    write_text_atomic(root / SAMPLE_RECORD, json.dumps(
+    layout.legacy_record_path(root, layout.SAMPLE_RECORD).unlink(missing_ok=True)
+    write_text_atomic(layout.record_path(root, layout.SAMPLE_RECORD), json.dumps(
         {"generator": synth.GENERATOR_VERSION, "patients": n_patients, "seed": seed}) + "\n")
 
 
 def _notice_if_outdated(root: Path, manifest: dict, wanted: int) -> None:
-    if not str(manifest.get("source", "")).endswith(CACHE):
+    if not str(manifest.get("source", "")).endswith(SAMPLE_CACHE):
         return  # real data, or cases an instructor made: not ours to judge
     try:
-        generator = json.loads((root / SAMPLE_RECORD).read_text()).get("generator")
+        generator = read_sample_record(root).get("generator", "v1")
     except (OSError, ValueError):
         generator = "v1"
-    rebuild = (f"To rebuild it: make clean-data (or delete {root / 'data'}, {root / 'datasets'} and "
-               f"{root / 'origin_data'} but their README.md), then rerun.")
+    folders = [str(root / name) for name in layout.COURSE_DATA_DIRS]
+    rebuild = (f"To rebuild it: make clean-data (or delete {', '.join(folders[:-1])} and {folders[-1]} "
+               "but their README.md), then rerun.")
     if generator != synth.GENERATOR_VERSION:
         print(f"Note: the course data in {root} was made by the synthetic generator {generator}; "
               f"this kit has {synth.GENERATOR_VERSION}. {rebuild}")
@@ -76,3 +91,11 @@ def _notice_if_outdated(root: Path, manifest: dict, wanted: int) -> None:
         kind = "a smaller sample, e.g. CI's smoke sample" if patients < wanted else "a larger sample"
         print(f"Note: keeping the {patients} synthetic cases in {root} ({kind}); {wanted} were asked "
               f"for. {rebuild}")
+
+
+def read_sample_record(root) -> dict:
+    """Which generator, seed and number of cases made the default sample in ``root``
+    (``OSError`` when no sample record is there)."""
+    current, legacy = (layout.record_path(root, layout.SAMPLE_RECORD),
+                       layout.legacy_record_path(root, layout.SAMPLE_RECORD))
+    return json.loads((current if current.is_file() or not legacy.is_file() else legacy).read_text())

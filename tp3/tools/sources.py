@@ -23,9 +23,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..settings import LABEL_SUFFIX, MODALITIES
+from .. import layout
+from ..layout import LABEL_SUFFIX, MODALITIES, VOLUMES
 
-VOLUMES = MODALITIES + (LABEL_SUFFIX,)
 GRADES = ("HGG", "LGG")
 
 #: The last ``_``/``-`` separated word of a file name -> the course's volume name.
@@ -119,7 +119,7 @@ def locate(case: SourceCase) -> tuple[dict, dict]:
         found[name] = Volume(path)
     for name in VOLUMES:
         if name not in found:
-            raise CaseError(f"{case.folder / f'{case.case_id}_{name}.nii.gz'}: missing {name} volume "
+            raise CaseError(f"{case.folder / layout.original_name(case.case_id, name)}: missing {name} volume "
                             f"(no file ending in {', '.join(_variants(name))})")
     layout_labels = LABELS_2023 if {word for word, _ in words} & GLI_WORDS else LABELS_2017
     return found, layout_labels
