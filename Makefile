@@ -68,6 +68,7 @@ html: install
 bench: install
 	$(PY) benchmarks/bench_data.py --cases 4
 	$(PY) benchmarks/bench_training.py
+	$(PY) benchmarks/bench_ex7.py
 	$(PY) benchmarks/bench_eval.py
 
 clean-data:

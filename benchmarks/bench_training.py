@@ -25,7 +25,11 @@ core were taken elsewhere). Also prints the GFLOP/s achieved by (a)
 matrix multiply measured in the same run.
 
     python benchmarks/bench_training.py [--root ROOT] [--widths 4,16] [--slices 384] [--rounds 3]
-        [--precision-widths 16,32] [--cli-epochs 3] [--cli-rounds 2]
+        [--precision-widths 16,32] [--cli-epochs 3] [--cli-rounds 2] [--limit-widths 4,16,64]
+
+First, the hardware's limit (issue 22): float32 and bfloat16 matrix products on this machine,
+the convolution kernels oneDNN chose in each precision (``ONEDNN_VERBOSE``), and the
+network's training GFLOP/s at widths 4, 16 and 64 as a share of the matrix product's.
 """
 
 from __future__ import annotations
@@ -56,17 +60,109 @@ def conv_forward_flops(model) -> float:
     return flops
 
 
-def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
+def matmul_gflops(n: int = 2048, repeats: int = 10, dtype: str = "float32", shape=None) -> float:
+    """GFLOP/s of ``tf.linalg.matmul`` in ``dtype``: square ``n x n`` by default, or
+    ``shape = (m, k, n)`` (e.g. the implicit GEMM of one of the network's convolutions)."""
     import tensorflow as tf
 
-    a = tf.random.normal((n, n))
-    b = tf.random.normal((n, n))
+    m, k, n = shape or (n, n, n)
+    a = tf.cast(tf.random.normal((m, k)), dtype)
+    b = tf.cast(tf.random.normal((k, n)), dtype)
     tf.linalg.matmul(a, b).numpy()
     start = time.perf_counter()
     for _ in range(repeats):
         c = tf.linalg.matmul(a, b)
     c.numpy()
-    return 2.0 * n ** 3 * repeats / (time.perf_counter() - start) / 1e9
+    return 2.0 * m * k * n * repeats / (time.perf_counter() - start) / 1e9
+
+
+ONEDNN_PROBE = """
+import numpy as np, keras
+from tp3.training import compile_unet
+from tp3.unet import build_unet, dtype_policy
+for policy in ("float32", "mixed_bfloat16"):
+    with dtype_policy(policy):
+        model = compile_unet(build_unet(16))
+    x = np.random.default_rng(0).standard_normal((8, 96, 96, 4)).astype("float32")
+    y = keras.utils.to_categorical(np.zeros((8, 96, 96)), 4)
+    print("=== " + policy, flush=True)
+    model.fit(x, y, epochs=1, batch_size=8, verbose=0)
+"""
+
+
+def onednn_kernels() -> dict:
+    """``{policy: {convolution implementation: count}}`` from oneDNN's own log of one training
+    step at width 16 (``ONEDNN_VERBOSE=1``), and the instruction sets it reports (``"isa"``)."""
+    import os
+    from collections import Counter
+
+    done = subprocess.run([sys.executable, "-c", ONEDNN_PROBE], capture_output=True, text=True,
+                          env={**os.environ, "ONEDNN_VERBOSE": "1"})
+    kernels, policy, isa = {}, None, ""
+    for line in done.stdout.splitlines():
+        if line.startswith("=== "):
+            policy = line[4:]
+            kernels[policy] = Counter()
+        fields = line.split(",")
+        if line.startswith("onednn_verbose") and "isa:" in line and not isa:
+            isa = line.split("isa:", 1)[1].strip()
+        elif policy and line.startswith("onednn_verbose") and ",exec," in line and ",convolution," in line:
+            kernels[policy][fields[fields.index("convolution") + 1]] += 1
+    return {"isa": isa, **{name: dict(counter) for name, counter in kernels.items()}}
+
+
+THREADS_PROBE = """
+import sys, time, numpy as np, tensorflow as tf
+from tp3.runtime import resolve_precision
+from tp3.training import compile_unet
+from tp3.unet import build_unet, dtype_policy
+width, batch, steps = (int(v) for v in sys.argv[1:4])
+with dtype_policy(resolve_precision()[0]):
+    model = compile_unet(build_unet(width))
+rng = np.random.default_rng(0)
+x = tf.constant(rng.standard_normal((batch, 96, 96, 4), dtype=np.float32))
+y = tf.one_hot(rng.integers(0, 4, size=(batch, 96, 96)), 4)
+data = tf.data.Dataset.from_tensors((x, y)).repeat()
+model.fit(data, epochs=1, steps_per_epoch=3, verbose=0)
+start = time.perf_counter()
+model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
+print(steps * batch / (time.perf_counter() - start))
+"""
+
+#: TensorFlow's thread pools, set through its environment variables (read when it starts).
+THREAD_VARIANTS = {"TensorFlow's default": {}, "inter-op 1": {"TF_NUM_INTEROP_THREADS": "1"},
+                   "inter-op 1, intra-op 2": {"TF_NUM_INTEROP_THREADS": "1", "TF_NUM_INTRAOP_THREADS": "2"}}
+
+
+def thread_settings(width: int, batch: int, steps: int, rounds: int) -> dict:
+    """Slices/s of the kit's training step for each of :data:`THREAD_VARIANTS`, each in a
+    process of its own, the variants run in turn ``rounds`` times (median kept)."""
+    import os
+
+    rates = {name: [] for name in THREAD_VARIANTS}
+    for _ in range(rounds):
+        for name, env in THREAD_VARIANTS.items():
+            done = subprocess.run([sys.executable, "-c", THREADS_PROBE, str(width), str(batch), str(steps)],
+                                  capture_output=True, text=True, env={**os.environ, **env}, check=True)
+            rates[name].append(float(done.stdout.strip().splitlines()[-1]))
+    return {name: statistics.median(values) for name, values in rates.items()}
+
+
+def achieved_gflops(width: int, policy: str, batch: int, steps: int, rounds: int) -> float:
+    """Training GFLOP/s of the U-Net on one in-memory batch (the compute ceiling of the kit's run)."""
+    import tensorflow as tf
+
+    from tp3.training import compile_unet
+    from tp3.unet import build_unet, dtype_policy
+
+    with dtype_policy(policy):
+        model = compile_unet(build_unet(width))
+    rng = np.random.default_rng(0)
+    x = tf.constant(rng.standard_normal((batch, 96, 96, 4), dtype=np.float32))
+    y = tf.one_hot(rng.integers(0, 4, size=(batch, 96, 96)), 4)
+    data = tf.data.Dataset.from_tensors((x, y)).repeat()
+    seconds = timed_in_turn({policy: (model, data)}, steps, rounds)[policy]
+    return steps * batch * 3 * conv_forward_flops(model) / statistics.median(seconds) / 1e9
 
 
 def naive_generator(root, patients, batch_size, n_slices):
@@ -201,6 +297,36 @@ def measure(width, root, x, y, batch, rounds) -> dict:
     return rate
 
 
+def hardware_limit(args, auto: str) -> None:
+    """The network's training GFLOP/s at each width and precision against a matrix product of
+    the same precision on this machine (the limit), and the kernels oneDNN chose."""
+    dtypes = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
+    policies = ["float32"] + ([auto] if auto != "float32" else [])
+    # The implicit GEMM of a width-16 convolution at level 1 (batch 32, 48 x 48, 3 x 3 x 32 -> 32).
+    conv_like = (32 * 48 * 48, 9 * 32, 32)
+    limits = {policy: (matmul_gflops(dtype=dtypes[policy]), matmul_gflops(dtype=dtypes[policy], shape=conv_like))
+              for policy in policies}
+    kernels = onednn_kernels()
+    print(f"\nThe hardware's limit: matrix products, GFLOP/s (2048^3; and {conv_like[0]} x {conv_like[1]} x "
+          f"{conv_like[2]}, a width-16 convolution's GEMM)")
+    for policy, (square, conv) in limits.items():
+        print(f"  {dtypes[policy]:<9} {square:8.1f} {conv:8.1f}")
+    print(f"  oneDNN: {kernels['isa'] or 'no instruction-set line'}")
+    for policy in ("float32", "mixed_bfloat16"):
+        used = ", ".join(f"{name} x{count}" for name, count in sorted(kernels.get(policy, {}).items(), key=lambda kv: -kv[1]))
+        print(f"  {policy} convolutions (one training step, width 16): {used or 'none logged'}")
+    print(f"\nThe network's training rate (one in-memory batch of {args.batch_size}, median of {args.rounds} rounds; "
+          "FLOPs of the convolutions, training = 3 x forward), and its share of the matrix product's rate")
+    print(f"  {'width':>5}  " + "".join(f"{p + ' GFLOP/s':>24}{'/ matmul':>10}" for p in policies))
+    for width in args.limit_widths:
+        steps = 2 if width >= 64 else 8  # width 64: a few steps only
+        cells = []
+        for policy in policies:
+            rate = achieved_gflops(width, policy, args.batch_size, steps, args.rounds)
+            cells.append(f"{rate:24.1f}{rate / limits[policy][0]:10.2f}")
+        print(f"  {width:>5}  " + "".join(cells))
+
+
 def _widths(text: str) -> list[int]:
     return [int(w) for w in text.split(",") if w.strip()]
 
@@ -219,6 +345,10 @@ def main() -> None:
                         help="epochs of each python -m tp3 train run (0: skip whole epochs)")
     parser.add_argument("--cli-width", type=int, default=16)
     parser.add_argument("--cli-rounds", type=int, default=2, help="runs per precision, interleaved")
+    parser.add_argument("--thread-rounds", type=int, default=3,
+                        help="rounds of the thread-pool comparison at width 16 (0 skips it)")
+    parser.add_argument("--limit-widths", type=_widths, default=[4, 16, 64],
+                        help="widths whose GFLOP/s are compared with the matrix product's (default 4,16,64; '' skips)")
     args = parser.parse_args()
 
     import tensorflow as tf
@@ -238,6 +368,15 @@ def main() -> None:
     auto, why = resolve_precision("auto")
     print(f"batch {batch}, {n} slices per timing, median of {args.rounds} rounds, TensorFlow {tf.__version__}, "
           f"{len(tf.config.list_physical_devices('GPU'))} GPU(s); float32 matmul 2048^2: {matmul:.1f} GFLOP/s")
+    if args.limit_widths:
+        hardware_limit(args, auto)
+    if args.thread_rounds:
+        rates = thread_settings(16, batch, 12, args.thread_rounds)
+        first = next(iter(rates.values()))
+        print(f"\nThread pools (width 16, {auto}, one in-memory batch, a process per variant, "
+              f"median of {args.thread_rounds} rounds run in turn), slices/s:")
+        for name, rate in rates.items():
+            print(f"  {name:<26}{rate:8.1f}{rate / first:8.2f}")
     print(f"\nPrecision: auto = {auto} ({why}); kit pipeline, slices/s, models timed in turn")
     if args.precision_widths:
         print(f"  {'width':>5}{'float32':>10}{'auto':>10}{'auto/float32':>14}")

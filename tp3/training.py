@@ -28,6 +28,7 @@ import dataclasses
 import json
 import sys
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import keras
@@ -61,24 +62,30 @@ def load_split(split: str, root=None, progress: bool = True) -> tuple[np.ndarray
     """All slices of a split: images float32 ``(N, 96, 96, 4)`` normalised, classes uint8
     ``(N, 96, 96)`` in {0,1,2,3} (label 4 -> class 3), ``N = 77 x patients``. Ex 7.
 
-    Images are read by :func:`tp3.data.load_image`, the network's one input path.
+    Images are read by :func:`tp3.data.load_image`, the network's one input path; patients
+    are read side by side (SimpleITK and numpy release the GIL), in the split's order.
     """
     from tqdm.auto import tqdm
+
+    from .runtime import default_workers
 
     patients = read_split(split, root)
     if not patients:
         raise ValueError(f"the {split} split is empty: datasets/{split}.txt lists no patient; "
                          "rebuild the course data with more cases (python -m tp3 prepare)")
-    images, classes = [], []
-    for patient in tqdm(patients, desc=f"loading {split}", unit="patient", disable=not progress):
+
+    def read(patient):
         try:
-            images.append(load_image(patient, root))
-            classes.append(labels_to_classes(read_slices(patient, LABEL_SUFFIX, root)))
+            return load_image(patient, root), labels_to_classes(read_slices(patient, LABEL_SUFFIX, root))
         except FileNotFoundError as error:
             raise FileNotFoundError(
                 f"patient {patient} is listed in datasets/{split}.txt but its slices are missing "
                 f"({error}); rebuild the course data or remove the line") from None
-    return np.concatenate(images), np.concatenate(classes)
+
+    with ThreadPoolExecutor(default_workers()) as pool:
+        pairs = list(tqdm(pool.map(read, patients), total=len(patients), desc=f"loading {split}",
+                          unit="patient", disable=not progress))
+    return np.concatenate([images for images, _ in pairs]), np.concatenate([classes for _, classes in pairs])
 
 
 def make_dataset(images: np.ndarray, classes: np.ndarray, batch_size: int, shuffle: bool,

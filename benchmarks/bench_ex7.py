@@ -1,0 +1,177 @@
+"""Ex 7 end to end, as the notebook runs it: the 40-case sample read with ``load_split``, then
+``training.train`` for 10 epochs at width 16 (the CPU default), every callback included.
+
+Prints the time from the first file read to the last checkpoint, where it goes (reading
+the data, building and compiling, the first epoch that traces the graph, the other epochs'
+training steps, validation, the callbacks at the end of each epoch), and the validation
+Dice WT/TC/ET of the last epoch. Target (issue 22): <= 180 s on a 2-core CPU with bfloat16.
+
+    python benchmarks/bench_ex7.py [--root DIR] [--epochs 10] [--width 16] [--precision auto]
+        [--set SETTING=VALUE ...] [--batch-size B]
+    python benchmarks/bench_ex7.py --variants "kit:" "xla:JIT_COMPILE=True" ...
+
+``--root`` holds (or receives) the 40-case sample: the default is a folder under the
+system's temporary directory, kept between runs, so that only the first run builds it.
+``--set`` overrides a value of :mod:`tp3.settings` for the run (e.g. ``SKIP_EMPTY_SLICES=False``;
+in ``--variants``, ``$NAME=VALUE`` sets an environment variable and ``batch_size=B`` the batch);
+``--variants NAME:SETTING=VALUE,...`` runs each variant in its own process, one after the
+other (same data, same seed), and prints their times and Dice side by side, with each
+variant's time as a ratio to the first's.
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DEFAULT_ROOT = Path(tempfile.gettempdir()) / "tp3-bench-ex7"
+
+
+def make_timer():
+    import keras
+
+    class Timer(keras.callbacks.Callback):
+        """Wall times of the run's phases. Placed first and last among the callbacks: the
+        difference between its two copies' ``on_epoch_end`` is what the others cost."""
+
+        def __init__(self, marks: dict, first: bool):
+            super().__init__()
+            self.marks, self.first = marks, first
+
+        def _add(self, key, value):
+            self.marks.setdefault(key, []).append(value)
+
+        def on_epoch_begin(self, epoch, logs=None):
+            if self.first:
+                self.marks["epoch_start"] = time.perf_counter()
+
+        def on_test_begin(self, logs=None):
+            if self.first:
+                self.marks["test_start"] = time.perf_counter()
+                self._add("train_steps", self.marks["test_start"] - self.marks["epoch_start"])
+
+        def on_test_end(self, logs=None):
+            if self.first:
+                self._add("validation", time.perf_counter() - self.marks["test_start"])
+
+        def on_epoch_end(self, epoch, logs=None):
+            now = time.perf_counter()
+            if self.first:
+                self.marks["callbacks_start"] = now
+            else:
+                self._add("callbacks", now - self.marks["callbacks_start"])
+                self._add("epoch", now - self.marks["epoch_start"])
+
+    return Timer
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--root", type=Path, default=DEFAULT_ROOT)
+    parser.add_argument("--epochs", type=int, default=10)
+    parser.add_argument("--width", type=int, default=16)
+    parser.add_argument("--precision", default="auto")
+    parser.add_argument("--patients", type=int, default=40, help="cases of the sample (the notebooks': 40)")
+    parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--set", action="append", default=[], metavar="SETTING=VALUE")
+    parser.add_argument("--variants", nargs="+", metavar="NAME:SETTING=VALUE,...")
+    parser.add_argument("--json", type=Path, help="write the figures here (used by --variants)")
+    args = parser.parse_args()
+    os.environ.pop("TP3_SMOKE", None)
+    if args.variants:
+        compare(args)
+        return
+
+    start = time.perf_counter()
+    from tp3 import settings, training  # first: it quiets TensorFlow's C++ start-up lines
+
+    import tensorflow as tf
+    from tp3.data import read_split
+    from tp3.runtime import resolve_precision
+    from tp3.tools.sample import ensure_sample
+
+    import_s = time.perf_counter() - start
+    for assignment in args.set:
+        name, _, value = assignment.partition("=")
+        if not hasattr(settings, name):
+            raise SystemExit(f"--set {assignment}: tp3.settings has no {name}")
+        setattr(settings, name, ast.literal_eval(value))
+    root = ensure_sample(args.root, n_patients=args.patients, progress=False)
+    marks: dict = {}
+    Timer = make_timer()
+    original = training.make_callbacks
+
+    def timed_callbacks(cfg, preview):  # the run's own callbacks, between two timers
+        return [Timer(marks, first=True), *original(cfg, preview), Timer(marks, first=False)]
+
+    training.make_callbacks = timed_callbacks
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = training.TrainConfig(root=root, logdir=Path(tmp) / "logs", model_out=Path(tmp) / "ex7.weights.h5",
+                                   epochs=args.epochs, width=args.width, precision=args.precision,
+                                   batch_size=args.batch_size or settings.BATCH_SIZE)
+        begin = time.perf_counter()
+        data = (training.load_split("train", root, progress=False), training.load_split("validation", root, progress=False))
+        loaded = time.perf_counter()
+        history = training.train(cfg, data=data, progress=False)
+        end = time.perf_counter()
+    (x_train, _), (x_val, _) = data
+    epochs, steps = marks["epoch"], marks["train_steps"]
+    policy = resolve_precision(args.precision)[0]
+    print(f"Ex 7 as the notebook runs it: {len(read_split('train', root))} training patients ({len(x_train)} slices), "
+          f"{len(x_val)} validation slices, width {args.width}, {args.epochs} epochs, batch {cfg.batch_size}, "
+          f"{policy}, TensorFlow {tf.__version__}, {os.cpu_count()} CPU(s)")
+    print(f"  total, data read to last checkpoint: {end - begin:7.1f} s   target <= 180 s   "
+          f"{'ok' if end - begin <= 180 else 'MISSED'}")
+    print(f"    reading the two splits (load_split):       {loaded - begin:7.1f} s")
+    print(f"    building, compiling, first epoch (traced): {end - loaded - sum(epochs[1:]):7.1f} s "
+          f"(first epoch {epochs[0]:.1f} s)")
+    print(f"    epochs 2-{args.epochs}: {sum(epochs[1:]):.1f} s, per epoch {sum(epochs[1:]) / max(len(epochs) - 1, 1):.1f} s: "
+          f"training steps {sum(steps[1:]) / max(len(steps) - 1, 1):.1f} s, validation "
+          f"{sum(marks['validation'][1:]) / max(len(epochs) - 1, 1):.1f} s, callbacks "
+          f"{sum(marks['callbacks'][1:]) / max(len(epochs) - 1, 1):.1f} s")
+    print(f"  (importing TensorFlow and the kit: {import_s:.1f} s, before the notebook's cells)")
+    last = {key: values[-1] for key, values in history.history.items()}
+    dice = [last[f"val_dice_{r}"] for r in ("wt", "tc", "et")]
+    print("  validation Dice WT/TC/ET after the last epoch: " + "/".join(f"{d:.3f}" for d in dice)
+          + f", validation loss {last['val_loss']:.4f}")
+    if args.json:
+        args.json.write_text(json.dumps({"total": end - begin, "epoch": sum(epochs[1:]) / max(len(epochs) - 1, 1),
+                                         "dice": dice, "val_loss": last["val_loss"]}))
+
+
+def compare(args) -> None:
+    """Each variant in a process of its own, in turn; a table of their figures."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for index, variant in enumerate(args.variants):
+            name, _, assignments = variant.partition(":")
+            command = [sys.executable, __file__, "--root", str(args.root), "--epochs", str(args.epochs),
+                       "--width", str(args.width), "--precision", args.precision, "--patients", str(args.patients),
+                       "--json", str(Path(tmp) / f"{index}.json")]
+            environment = dict(os.environ)
+            for assignment in filter(None, assignments.split(",")):
+                key, _, value = assignment.partition("=")
+                if key.startswith("$"):  # an environment variable, e.g. $TF_NUM_INTEROP_THREADS=1
+                    environment[key[1:]] = value
+                else:
+                    command += ["--batch-size", value] if key == "batch_size" else ["--set", assignment]
+            print(f"--- {name}: {' '.join(command[2:])} {assignments}", flush=True)
+            subprocess.run(command, check=True, env=environment)
+            rows.append((name, json.loads((Path(tmp) / f"{index}.json").read_text())))
+    base = rows[0][1]
+    print(f"\n{'variant':<24}{'total s':>9}{'x first':>9}{'epoch s':>9}{'x first':>9}   Dice WT/TC/ET   val loss")
+    for name, row in rows:
+        print(f"{name:<24}{row['total']:9.1f}{row['total'] / base['total']:9.2f}{row['epoch']:9.1f}"
+              f"{row['epoch'] / base['epoch']:9.2f}   " + "/".join(f"{d:.3f}" for d in row["dice"])
+              + f"   {row['val_loss']:.4f}")
+
+
+if __name__ == "__main__":
+    main()
