@@ -91,7 +91,7 @@ def test_ensure_sample_builds_once(tmp_path, monkeypatch):
         raise AssertionError("rebuilt")
     monkeypatch.setattr(sample.synth, "generate", fail)
     assert sample.ensure_sample(root, n_patients=3, progress=False) == root
-    record = sample.read_sample_record(root)
+    record = sample.preparation.read_record(root, layout.SAMPLE_RECORD)
     assert [p.name for p in (root / "data").iterdir() if not p.is_dir()] == []  # Ex 2 lists it: folders only
     assert record == {"generator": sample.synth.GENERATOR_VERSION, "patients": 3, "seed": settings.SEED}
 

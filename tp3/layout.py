@@ -108,16 +108,8 @@ def split_name(split: str) -> str:
     return f"{split}.txt"
 
 
-def patient_folder(root, patient: str) -> Path:
-    return Path(root) / DATA / patient
-
-
 def split_path(root, split: str) -> Path:
     return Path(root) / DATASETS / split_name(split)
-
-
-def original_path(root, patient: str, volume: str) -> Path:
-    return Path(root) / ORIGIN_DATA / patient / original_name(patient, volume)
 
 
 def run_paths(root, run: str) -> tuple[Path, Path]:

@@ -42,9 +42,9 @@ from .layout import LABEL_SUFFIX, MODALITIES
 from .metrics import region_dice_metrics
 from .modelfile import save_unet
 from .preprocessing import COURSE_SHAPE, labels_to_classes
-from .runtime import TrainConfig, resolve_precision
+from .runtime import TrainConfig, default_workers, resolve_precision
 from .tblogs import IMAGES_TAG, SCALAR_TAGS, spaced_epochs
-from .unet import INPUT_SHAPE, dtype_policy
+from .unet import INPUT_SHAPE, build_unet, dtype_policy
 from .viz import prediction_grid
 
 __all__ = ["TrainConfig", "seed_everything", "load_split", "make_dataset", "precision", "compile_unet",
@@ -66,8 +66,6 @@ def load_split(split: str, root=None, progress: bool = True) -> tuple[np.ndarray
     are read side by side (SimpleITK and numpy release the GIL), in the split's order.
     """
     from tqdm.auto import tqdm
-
-    from .runtime import default_workers
 
     patients = read_split(split, root)
     if not patients:
@@ -377,8 +375,6 @@ def train(cfg: TrainConfig, data=None, progress: bool = True):
     The pieces are those of the notebook's Ex 7 cells: :func:`make_dataset`,
     :func:`compile_unet`, :func:`make_callbacks`, then ``model.fit``.
     """
-    from .unet import build_unet
-
     seed_everything(cfg.seed)
     names = None
     if data is None:

@@ -41,7 +41,7 @@ from .sources import LAYOUT_MSD, CaseError, SourceCase, find_cases, locate
 from .workers import parallel
 
 __all__ = ["CaseError", "SourceCase", "find_cases", "read_case", "read_case_folder", "prepare_case",
-           "prepare", "split_patients", "read_manifest", "is_prepared"]
+           "prepare", "split_patients", "read_manifest", "read_record", "write_record", "is_prepared"]
 
 KEPT = {"README.md"}  # documentation committed in the output folders
 _TMP = re.compile(r"^\..*\.tmp(\..*)?$")  # what an interrupted run leaves (tp3.files)
@@ -289,7 +289,7 @@ def _is_kit_entry(entry: Path, written: dict) -> bool:
 
 def _output_entries(root: Path) -> tuple[list, list]:
     """``(the kit's entries, other entries)`` of the output folders (README files aside)."""
-    written = _read_manifest(root).get("written", {})
+    written = read_manifest(root).get("written", {})
     ours, others = [], []
     for name in COURSE_DATA_DIRS:
         folder = root / name
@@ -312,7 +312,7 @@ def _check_output(root: Path, source: Path, seed: int, force: bool) -> list:
     ours, others = _output_entries(root)
     leftovers = [e for e in ours if _KIT_FILE.match(e.name)]
     earlier = [e for e in ours if e not in leftovers]
-    manifest = _read_manifest(root)
+    manifest = read_manifest(root)
     resumable = (manifest.get("status") == "running" and manifest.get("source") == str(source)
                  and manifest.get("seed") == seed)
     if earlier and not resumable and not force:
@@ -326,8 +326,11 @@ def _check_output(root: Path, source: Path, seed: int, force: bool) -> list:
     return others
 
 
-def _read_manifest(root: Path) -> dict:
-    for path in (layout.record_path(root, PREPARE_MANIFEST), layout.legacy_record_path(root, PREPARE_MANIFEST)):
+def read_record(root, record: str) -> dict:
+    """One of the kit's records of a course root (:data:`tp3.layout.PREPARE_MANIFEST`,
+    :data:`tp3.layout.SAMPLE_RECORD`), where this kit keeps it or where an older one did
+    (``data/``); empty when neither is readable."""
+    for path in (layout.record_path(root, record), layout.legacy_record_path(root, record)):
         try:
             return json.loads(path.read_text())
         except (OSError, ValueError):
@@ -335,14 +338,15 @@ def _read_manifest(root: Path) -> dict:
     return {}
 
 
-def _write_manifest(root: Path, **content) -> None:
-    write_text_atomic(layout.record_path(root, PREPARE_MANIFEST), json.dumps(content, indent=2) + "\n")
-    layout.legacy_record_path(root, PREPARE_MANIFEST).unlink(missing_ok=True)  # one manifest, out of data/
+def write_record(root, record: str, content: dict) -> None:
+    """Write a record atomically where this kit keeps it; an older kit's copy in ``data/`` goes."""
+    write_text_atomic(layout.record_path(root, record), json.dumps(content, indent=2) + "\n")
+    layout.legacy_record_path(root, record).unlink(missing_ok=True)
 
 
 def read_manifest(root) -> dict:
     """The record of the last preparation in ``root`` (empty when there is none)."""
-    return _read_manifest(Path(root))
+    return read_record(root, PREPARE_MANIFEST)
 
 
 def _prepare_job(job):
@@ -381,7 +385,8 @@ def _prepare_locked(cases, source: Path, root: Path, *, seed: int, workers: int,
 
     def record(status="running", **more):  # what the kit wrote, for a later --force
         written = {layout.DATA: sorted(summary.prepared + summary.resumed), layout.ORIGIN_DATA: summary.origin}
-        _write_manifest(root, status=status, source=str(source), seed=seed, written=written, **more)
+        write_record(root, PREPARE_MANIFEST, dict(status=status, source=str(source), seed=seed, written=written,
+                                                  **more))
 
     record()
     todo = [c for c in cases if c.case_id not in summary.resumed]

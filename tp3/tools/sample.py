@@ -15,7 +15,7 @@ from pathlib import Path
 from . import preparation
 from . import synth
 from .. import layout
-from ..files import exclusive, write_text_atomic
+from ..files import exclusive
 from ..layout import SAMPLE_CACHE, course_root
 from ..runtime import default_workers, sample_patients
 from ..settings import SEED
@@ -68,18 +68,14 @@ def _ensure_sample_locked(root: Path, n_patients, seed, workers, progress) -> No
         raise RuntimeError(f"the synthetic sample has bad cases: {summary.skipped}")
     # The originals needed later were copied to origin_data/; the rest is rebuilt on demand.
     shutil.rmtree(source)
-    layout.legacy_record_path(root, layout.SAMPLE_RECORD).unlink(missing_ok=True)
-    write_text_atomic(layout.record_path(root, layout.SAMPLE_RECORD), json.dumps(
-        {"generator": synth.GENERATOR_VERSION, "patients": n_patients, "seed": seed}) + "\n")
+    preparation.write_record(root, layout.SAMPLE_RECORD,
+                             {"generator": synth.GENERATOR_VERSION, "patients": n_patients, "seed": seed})
 
 
 def _notice_if_outdated(root: Path, manifest: dict, wanted: int) -> None:
     if not str(manifest.get("source", "")).endswith(SAMPLE_CACHE):
         return  # real data, or cases an instructor made: not ours to judge
-    try:
-        generator = read_sample_record(root).get("generator", "v1")
-    except (OSError, ValueError):
-        generator = "v1"
+    generator = preparation.read_record(root, layout.SAMPLE_RECORD).get("generator", "v1")
     folders = [str(root / name) for name in layout.COURSE_DATA_DIRS]
     rebuild = (f"To rebuild it: make clean-data (or delete {', '.join(folders[:-1])} and {folders[-1]} "
                "but their README.md), then rerun.")
@@ -92,10 +88,3 @@ def _notice_if_outdated(root: Path, manifest: dict, wanted: int) -> None:
         print(f"Note: keeping the {patients} synthetic cases in {root} ({kind}); {wanted} were asked "
               f"for. {rebuild}")
 
-
-def read_sample_record(root) -> dict:
-    """Which generator, seed and number of cases made the default sample in ``root``
-    (``OSError`` when no sample record is there)."""
-    current, legacy = (layout.record_path(root, layout.SAMPLE_RECORD),
-                       layout.legacy_record_path(root, layout.SAMPLE_RECORD))
-    return json.loads((current if current.is_file() or not legacy.is_file() else legacy).read_text())
