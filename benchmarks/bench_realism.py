@@ -7,10 +7,13 @@ ranges measured on real scans, flags what falls outside, and counts, per statist
 cases outside. The same measurement applies to synthetic and real cases, so both can be
 passed in one call:
 
-    python benchmarks/bench_realism.py CASE_DIR... [--synthetic N]
+    python benchmarks/bench_realism.py CASE_DIR... [--synthetic N] [--seed S]
 
 ``CASE_DIR`` is a case folder or a folder of case folders; ``--synthetic N`` adds N new
-synthetic cases (seed of tp3/settings.py) made in a temporary folder.
+synthetic cases made in a temporary folder, of seed ``S`` (default: the seed of
+tp3/settings.py; another seed gives cases no tuning has seen). To compare generator
+versions, run the same command from a checkout of each: same seed, same draws' order
+within a version.
 """
 
 from __future__ import annotations
@@ -37,9 +40,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("cases", nargs="*", type=Path, help="case folders, or folders of cases")
     parser.add_argument("--synthetic", type=int, default=0, help="add N new synthetic cases")
+    parser.add_argument("--seed", type=int, default=None, help="seed of the synthetic cases")
     args = parser.parse_args()
 
     from tp3.settings import SEED
+    from tp3.tools.synth import GENERATOR_VERSION
     from tp3.tools.preparation import read_case_folder
     from tp3.tools.realism import REAL_RANGES, TUMOUR_SHAPE, measure_case, outside
     from tp3.tools.synth import generate
@@ -47,7 +52,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         folders = case_folders(args.cases)
         if args.synthetic:
-            generate(tmp, args.synthetic, SEED, workers=2, progress=False)
+            seed = SEED if args.seed is None else args.seed
+            print(f"{args.synthetic} synthetic case(s), generator {GENERATOR_VERSION}, seed {seed}")
+            generate(tmp, args.synthetic, seed, workers=2, progress=False)
             folders += case_folders([tmp])
         if not folders:
             parser.error("no case given: pass case folders or --synthetic N")
@@ -73,7 +80,8 @@ def main() -> int:
     print("statistics outside the real range, per case (tumour shape left out): "
           + ", ".join(f"{n} {bad}/{total}" for n, (bad, total) in counts.items()))
     print(f"mean: {np.mean([bad for bad, _ in counts.values()]):.1f} of "
-          f"{np.mean([total for _, total in counts.values()]):.1f}")
+          f"{np.mean([total for _, total in counts.values()]):.1f}; cases with every statistic inside: "
+          f"{sum(bad == 0 for bad, _ in counts.values())} of {len(counts)}")
     return 0
 
 

@@ -18,7 +18,8 @@ from tp3.unet import build_unet, dtype_policy
 
 pytestmark = pytest.mark.keras
 
-SHIPPED = ("pretrained", "no_augmentation")
+#: Shipped model -> (width, Keras that wrote the probabilities of tests/data/shipped_model_predictions.npz).
+SHIPPED = {"pretrained": (16, "3.15.1"), "augmentation": (4, "3.15.1"), "no_augmentation": (4, "3.15.1")}
 
 
 def probe_input() -> np.ndarray:
@@ -32,13 +33,14 @@ def probe_input() -> np.ndarray:
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_models_predict_what_keras_3_15_predicted(name):
     """``tests/data/shipped_model_predictions.npz`` holds the probabilities of
-    :func:`probe_input` by the original ``models/<name>.keras`` archives (commit 84109ce),
-    loaded by Keras 3.15.1 itself, stored as float16. Every stack of the matrix must give
-    them from the shipped ``.weights.h5``."""
+    :func:`probe_input`, stored as float16, given by Keras 3.15.1 itself: for Ex 10's two
+    checkpoints, by their original ``.keras`` archives (commit 84109ce; ``augmentation`` was
+    ``models/pretrained.keras`` then); for ``pretrained`` (width 16, issue 23), by the
+    ``.weights.h5`` that its training wrote. Every stack of the matrix must give them from the shipped ``.weights.h5``."""
     expected = np.load(REPO_ROOT / "tests" / "data" / "shipped_model_predictions.npz")[name].astype(np.float32)
     model = load_model(REPO_ROOT / "models" / f"{name}.weights.h5")
     settings = read_settings(REPO_ROOT / "models" / f"{name}.weights.h5")
-    assert (settings["width"], settings["depth"], settings["keras"]) == (4, 4, "3.15.1")
+    assert (settings["width"], settings["depth"], settings["keras"]) == (SHIPPED[name][0], 4, SHIPPED[name][1])
     probabilities = model.predict(probe_input(), verbose=0)
     np.testing.assert_allclose(probabilities, expected, atol=2e-3)
 

@@ -211,3 +211,30 @@ def test_kit_readmes_are_neither_in_the_way_nor_deleted(tmp_path, bad_source):
     prep.prepare(brats, root, progress=False)
     prep.prepare(brats, root, force=True, progress=False)
     assert all((root / n / "README.md").read_text() == "kept" for n in layout.COURSE_DATA_DIRS)
+
+
+def test_a_subset_keeps_each_grade_in_its_share_and_is_deterministic():
+    from types import SimpleNamespace
+
+    cases = [SimpleNamespace(case_id=f"P{i:04d}", grade="LGG" if i % 4 == 0 else "HGG") for i in range(1, 1252)]
+    chosen = prep.choose_patients(cases, 300, seed=1)
+    assert len(chosen) == 300 and chosen == prep.choose_patients(cases, 300, seed=1)
+    assert sum(c.grade == "LGG" for c in chosen) == 75  # 312 of 1,251 are LGG: 74.8 of 300
+    assert chosen != prep.choose_patients(cases, 300, seed=2)
+    assert [c.case_id for c in chosen] == sorted(c.case_id for c in chosen)  # the release's order
+    rare = [SimpleNamespace(case_id=f"Q{i}", grade="LGG" if i == 0 else "HGG") for i in range(100)]
+    assert any(c.grade == "LGG" for c in prep.choose_patients(rare, 10, seed=0))
+    for n in (2, 1252):
+        with pytest.raises(ValueError, match=f"--patients {n}: choose between 3 .* and 1251"):
+            prep.choose_patients(cases, n)
+
+
+def test_prepare_patients_records_the_subset(tmp_path, synthetic_source, capsys):
+    root = tmp_path / "course"
+    assert main(["prepare", "--brats", str(synthetic_source), "--root", str(root), "--patients", "3",
+                 "--workers", "1"]) == 0
+    manifest = prep.read_manifest(root)
+    assert manifest["subset"] == 3 and manifest["patients"] == 3 and len(manifest["written"]["data"]) == 3
+    assert main(["prepare", "--brats", str(synthetic_source), "--root", str(tmp_path / "other"),
+                 "--patients", "9"]) == 1
+    assert "--patients 9: choose between 3" in capsys.readouterr().err

@@ -101,6 +101,33 @@ def test_old_flaws_are_gone(cases):
         assert stats["brain cm3"] < 1760
 
 
+def test_v3_contrasts_every_case_keeps(cases):
+    """What v3 promises of every case, not only on average (issue: course data v3): edema
+    bright on T2 and FLAIR, enhancing tumour brighter on T1ce than on T1, CSF visible,
+    white matter never flat, grey matter darker than white on T1."""
+    for case in cases:
+        stats = measure_case(case.images, case.labels)
+        assert stats["edema/wm t2"] > 1.3 and stats["edema/wm flair"] > 1.3, case.case_id
+        if np.isfinite(stats["et/wm t1ce"]) and not case.drawn["low_resolution"]:
+            assert stats["et/wm t1ce"] - stats["et/wm t1"] > 0.2, case.case_id
+        assert 0.03 < stats["csf-dark fraction"] < 0.21, case.case_id
+        assert stats["iqr flair wm"] > 0.1, case.case_id
+        assert stats["gm/wm t1"] < 0.8, case.case_id
+
+
+def test_drawn_tumour_contrasts_stay_near_the_real_ranges():
+    """The recipe draws each tumour ratio inside its measured range widened by DOMAIN_MARGIN:
+    widening a range there is domain randomisation only up to that margin."""
+    from tp3.tools.synth.recipe import CONTRAST_RANGES, DOMAIN_MARGIN
+
+    names = {"edema": "edema", "necrosis": "ncr", "enhancing": "et"}
+    for tissue, statistic in names.items():
+        for modality, (low, high) in CONTRAST_RANGES[tissue].items():
+            real_low, real_high = REAL_RANGES[f"{statistic}/wm {modality}"]
+            pad = DOMAIN_MARGIN * (real_high - real_low)
+            assert real_low - pad <= low < high <= real_high + pad, (tissue, modality)
+
+
 def test_cases_differ_like_scanners(cases):
     scales = [np.median(case.images["t1"][case.tissue == 3]) for case in cases]
     assert max(scales) / min(scales) > 1.2

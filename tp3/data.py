@@ -135,14 +135,25 @@ def describe_image(path) -> dict:
 
 
 def _read_stack(paths) -> np.ndarray:
-    import SimpleITK as sitk
+    """The slices at ``paths`` stacked ``(len(paths), 96, 96)`` (z, y, x as SimpleITK orders
+    them), in the files' own dtype.
 
-    for path in paths:  # ~0.1 ms a slice; a slice cut short by a full disk is named here
-        check_nifti_complete(path)
-    reader = sitk.ImageSeriesReader()
-    reader.SetImageIO("NiftiImageIO")
-    reader.SetFileNames([str(p) for p in paths])
-    return sitk.GetArrayFromImage(reader.Execute())
+    Read with nibabel, from each file's bytes decompressed at once (twice as fast as
+    ``nibabel.load``'s stream): SimpleITK's ``ImageSeriesReader`` keeps about 3 MB per 77-slice
+    series it has read, for the life of the process (SimpleITK 2.5.7: 12 MB per patient, 3 GB
+    for a split of 250 patients), and its single-file reader is 2.4 times slower."""
+    import gzip
+
+    import nibabel as nib
+
+    planes = []
+    for path in paths:
+        check_nifti_complete(path)  # ~0.1 ms a slice; a slice cut short by a full disk is named here
+        raw = Path(path).read_bytes()
+        image = nib.Nifti1Image.from_bytes(gzip.decompress(raw) if str(path).endswith(".gz") else raw)
+        plane = np.asanyarray(image.dataobj)
+        planes.append(plane.reshape(plane.shape[:2]).T)  # NIfTI's (x, y) -> SimpleITK's (y, x)
+    return np.stack(planes)
 
 
 def read_slices(patient: str, name: str, root=None) -> np.ndarray:

@@ -151,9 +151,9 @@ _held: set = set()  # folders this process has locked (a lock taken twice is tak
 
 
 @contextlib.contextmanager
-def exclusive(folder, command: str = ""):
+def exclusive(folder, command: str = "", wait: bool = False):
     """Hold ``folder`` for this run: a second run (another process) raises :class:`BusyError`
-    naming the process that holds it. The lock is the operating system's (``filelock``), so
+    naming the process that holds it (``wait``: says so, then waits for it). The lock is the operating system's (``filelock``), so
     a crashed or killed run leaves nothing to clean: its lock is free again. The holder's
     PID is kept in ``<folder>/.tp3.lock.json`` for that message."""
     import json
@@ -177,8 +177,11 @@ def exclusive(folder, command: str = ""):
             who = f"process {info['pid']} (`{info['command']}`, since {info['since']})"
         except (OSError, ValueError, KeyError):
             who = "another process"
-        raise BusyError(f"{folder} is in use by {who}; wait for it to finish, or stop it, "
-                        "then rerun") from None
+        if not wait:
+            raise BusyError(f"{folder} is in use by {who}; wait for it to finish, or stop it, "
+                            "then rerun") from None
+        print(f"{folder} is in use by {who}: waiting for it", flush=True)
+        lock.acquire()
     try:
         _held.add(folder)
         write_text_atomic(holder, json.dumps({

@@ -13,6 +13,7 @@ names; nothing else spells a folder or a file name of the course.
       tensorboard_logs/<run>/               Ex 10's reference runs   } read from ROOT when there,
       models/pretrained.weights.h5          Ex 11-13's model         } else from the kit (shipped)
       .tp3-prepare.json, .tp3-sample.json   the kit's records of the course data
+      .tp3_cache/slices/<split>.*.npy       each split as the network takes it (tp3.cache; rebuilt when stale)
 
 A ``<volume>`` is a modality (:data:`MODALITIES`, the order of the network's input
 channels) or the labels (:data:`LABEL_SUFFIX`).
@@ -49,6 +50,8 @@ PREPARE_MANIFEST = ".tp3-prepare.json"
 SAMPLE_RECORD = ".tp3-sample.json"
 #: The synthetic source cases of the default sample while it is being built.
 SAMPLE_CACHE = ".tp3_cache/synthetic_brats"
+#: Each split's slices as the network takes them, for training at any course size (tp3.cache).
+SLICE_CACHE = ".tp3_cache/slices"
 
 COLAB_ROOT = Path("/content/TP3")
 #: The kit's own checkout (what it ships: models/, tensorboard_logs/, notebooks/).

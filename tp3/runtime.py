@@ -44,6 +44,19 @@ def default_workers() -> int:
     return max(1, os.cpu_count() or 1)
 
 
+def available_memory(meminfo: str | None = None) -> int | None:
+    """Bytes of memory this machine can still give (Linux's ``MemAvailable``, Colab included);
+    None where it cannot be told."""
+    try:
+        meminfo = meminfo if meminfo is not None else Path("/proc/meminfo").read_text()
+    except OSError:
+        return None
+    for line in meminfo.splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1]) * 1024
+    return None
+
+
 def gpu_available() -> bool:
     import tensorflow as tf
 

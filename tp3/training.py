@@ -1,6 +1,7 @@
 """Training the U-Net (handout §4-5, Ex 7 and 9): data, compilation, callbacks, the run.
 
 Ex 7   ``load_split`` (a split in memory), ``make_dataset`` (batches, one-hot labels),
+       ``stream_dataset`` (the same batches from the cache of :mod:`tp3.cache`, any course size),
        ``precision`` (16-bit maths where the hardware is fast at it), ``compile_unet`` (Adam,
        cross-entropy, accuracy and Dice WT/TC/ET), ``step_decay`` (for ``LearningRateScheduler``),
        ``make_callbacks`` (``SaveBestModel``, TensorBoard, LR schedule, CSV log, ``PredictionImages``),
@@ -16,9 +17,11 @@ described, the settings for the HParams dashboard, prediction images of fixed va
 slices at up to 10 epochs, early ones included), ``training_log.csv`` and
 ``config.json`` — the full configuration, which ``--config DIR/config.json`` replays.
 
-Batches come from the split held in memory (:func:`load_split`, read once through
-:func:`tp3.data.load_image`, the network's one input path, as prediction reads it): ``tf.data`` shuffles, batches,
-augments (optional) and one-hot encodes them, so no batch waits on NIfTI decoding.
+Every slice is read once through :func:`tp3.data.load_image`, the network's one input path
+(as prediction reads it): into memory by :func:`load_split` (the notebook's Ex 7, a small
+course), or into the on-disk cache of :mod:`tp3.cache` (:func:`train`, any course). Then
+``tf.data`` shuffles, batches, augments (optional) and one-hot encodes, so no batch waits on
+NIfTI decoding.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import json
+import os
 import sys
 import warnings
 from concurrent.futures import ThreadPoolExecutor
@@ -36,19 +40,20 @@ import numpy as np
 import tensorflow as tf
 
 from . import settings
+from .cache import CachedSplit, split_cache
 from .data import load_image, most_tumour_slices, read_slices, read_split
 from .files import write_text_atomic
 from .layout import LABEL_SUFFIX, MODALITIES
 from .metrics import region_dice_metrics
 from .modelfile import save_unet
 from .preprocessing import COURSE_SHAPE, labels_to_classes
-from .runtime import TrainConfig, default_workers, resolve_precision
+from .runtime import TrainConfig, available_memory, default_workers, resolve_precision
 from .tblogs import IMAGES_TAG, SCALAR_TAGS, spaced_epochs
 from .unet import INPUT_SHAPE, build_unet, dtype_policy
 from .viz import prediction_grid
 
-__all__ = ["TrainConfig", "seed_everything", "load_split", "make_dataset", "precision", "compile_unet",
-           "step_decay", "preview_slices", "slice_names", "PredictionImages", "TensorBoardLogs",
+__all__ = ["TrainConfig", "seed_everything", "load_split", "make_dataset", "stream_dataset", "precision",
+           "compile_unet", "step_decay", "preview_slices", "slice_names", "PredictionImages", "TensorBoardLogs",
            "SaveBestModel", "ProgressBar", "make_callbacks", "save_config", "train"]
 
 
@@ -71,6 +76,7 @@ def load_split(split: str, root=None, progress: bool = True) -> tuple[np.ndarray
     if not patients:
         raise ValueError(f"the {split} split is empty: datasets/{split}.txt lists no patient; "
                          "rebuild the course data with more cases (python -m tp3 prepare)")
+    _check_fits_in_memory(split, len(patients))
 
     def read(patient):
         try:
@@ -86,16 +92,32 @@ def load_split(split: str, root=None, progress: bool = True) -> tuple[np.ndarray
     return np.concatenate([images for images, _ in pairs]), np.concatenate([classes for _, classes in pairs])
 
 
+#: Bytes one patient takes in memory once loaded: float32 images and uint8 classes.
+PATIENT_BYTES = COURSE_SHAPE[0] * int(np.prod(COURSE_SHAPE[1:])) * (len(MODALITIES) * 4 + 1)
+
+
+def _check_fits_in_memory(split: str, n_patients: int, available: int | None = None) -> None:
+    """Refuse, saying what to call instead, a split that would not fit: ``load_split`` holds it,
+    and ``make_dataset`` gives TensorFlow a copy (twice its size in all)."""
+    available = available if available is not None else available_memory()
+    needed = 2 * n_patients * PATIENT_BYTES
+    if available is not None and needed > 0.8 * available:
+        raise MemoryError(
+            f"the {split} split ({n_patients} patients) needs about {needed / 1e9:.1f} GB in memory "
+            f"with make_dataset; this machine has {available / 1e9:.1f} GB free. Stream it from the "
+            f"cache instead: training.train(cfg), or training.stream_dataset(tp3.cache.split_cache("
+            f"{split!r}, ROOT), ...) in place of load_split + make_dataset")
+
+
 def make_dataset(images: np.ndarray, classes: np.ndarray, batch_size: int, shuffle: bool,
                  augment: bool = False, seed: int = 0):
-    """``tf.data.Dataset`` of ``(images (B, 96, 96, 4) float32, one-hot (B, 96, 96, 4) float32)``.
+    """``tf.data.Dataset`` of ``(images (B, 96, 96, 4) float32, one-hot (B, 96, 96, 4) float32)``
+    from a split held in memory (:func:`load_split`). Ex 7.
 
     Shuffled every epoch (deterministically for a seed) when ``shuffle``; augmented per
     batch with seeds drawn from ``tf.data.Dataset.random`` (new each epoch, same for the
-    same seed) when ``augment``.
+    same seed) when ``augment``. :func:`stream_dataset` gives the same batches from the cache.
     """
-    from .augment import augment_batch
-
     if len(images) == 0:
         raise ValueError("no slices to train on: the split is empty")
     if images.shape[1:] != INPUT_SHAPE or classes.shape != images.shape[:-1]:
@@ -105,15 +127,39 @@ def make_dataset(images: np.ndarray, classes: np.ndarray, batch_size: int, shuff
     dataset = tf.data.Dataset.from_tensor_slices((images, classes))
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size)
+    return _training_batches(dataset.batch(batch_size), augment, seed)
+
+
+def stream_dataset(cached: CachedSplit, batch_size: int, shuffle: bool, augment: bool = False, seed: int = 0):
+    """The batches of :func:`make_dataset` (same order, same augmentation for the same seed;
+    float16 rounding aside) read from the cache (:func:`tp3.cache.split_cache`) batch by
+    batch: memory does not grow with the course. Ex 7/9 on a big course; what :func:`train` uses."""
+    def load(indices):
+        images, classes = tf.numpy_function(cached.read, [indices], (tf.float32, tf.uint8), stateful=False)
+        images.set_shape((None,) + INPUT_SHAPE)
+        classes.set_shape((None,) + INPUT_SHAPE[:2])
+        return images, classes
+
+    # Shuffling indices draws the permutation make_dataset's shuffle draws over the slices.
+    dataset = tf.data.Dataset.range(cached.count)
+    if shuffle:
+        dataset = dataset.shuffle(cached.count, seed=seed, reshuffle_each_iteration=True)
+    dataset = dataset.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    return _training_batches(dataset, augment, seed)
+
+
+def _training_batches(batches, augment: bool, seed: int):
+    """Augment (optionally) and one-hot encode batches of ``(images, classes)``; prefetch."""
+    from .augment import augment_batch
+
     if augment:
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        dataset = tf.data.Dataset.zip((dataset, seeds)).map(
+        batches = tf.data.Dataset.zip((batches, seeds)).map(
             lambda batch, pair: augment_batch(batch[0], batch[1], pair),
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    dataset = dataset.map(lambda x, y: (x, tf.one_hot(tf.cast(y, tf.int32), settings.N_CLASSES)),
+    batches = batches.map(lambda x, y: (x, tf.one_hot(tf.cast(y, tf.int32), settings.N_CLASSES)),
                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return dataset.prefetch(tf.data.AUTOTUNE)
+    return batches.prefetch(tf.data.AUTOTUNE)
 
 
 @contextlib.contextmanager
@@ -345,7 +391,20 @@ def make_callbacks(cfg: TrainConfig, preview: tuple) -> list:
 
 
 def distribution_strategy():
-    """``MirroredStrategy`` when more than one GPU is visible, else the default strategy."""
+    """``MirroredStrategy`` when more than one GPU is visible, else the default strategy.
+
+    Several machines (``TF_CONFIG`` naming a cluster) are refused with the reason: Keras 3's
+    ``fit`` fails under TensorFlow's ``MultiWorkerMirroredStrategy`` (keras-team/keras#20585,
+    tried here with two workers on 127.0.0.1; docs/training.md)."""
+    try:
+        workers = len(json.loads(os.environ.get("TF_CONFIG") or "{}").get("cluster", {}).get("worker", []))
+    except (ValueError, AttributeError):
+        raise ValueError(f"TF_CONFIG is not a JSON cluster description: {os.environ['TF_CONFIG']!r}") from None
+    if workers > 1:
+        raise RuntimeError(
+            f"TF_CONFIG names a cluster of {workers} workers, but Keras {keras.__version__}'s fit does not run "
+            "under MultiWorkerMirroredStrategy (keras-team/keras#20585). Train on one machine: its GPUs "
+            "are all used (MirroredStrategy); unset TF_CONFIG")
     if len(tf.config.list_logical_devices("GPU")) > 1:
         return tf.distribute.MirroredStrategy()
     return tf.distribute.get_strategy()
@@ -371,25 +430,33 @@ def train(cfg: TrainConfig, data=None, progress: bool = True):
     """Train a U-Net as ``cfg`` says; returns the Keras ``History``. Ex 7 (and Ex 9 with augment).
 
     ``data``: optional ``((x_train, y_train), (x_val, y_val))`` arrays already loaded
-    (images normalised, classes 0-3), else read from ``cfg.root`` with :func:`load_split`.
-    The pieces are those of the notebook's Ex 7 cells: :func:`make_dataset`,
-    :func:`compile_unet`, :func:`make_callbacks`, then ``model.fit``.
+    (images normalised, classes 0-3); else the splits of ``cfg.root`` are streamed from the
+    cache (:func:`tp3.cache.split_cache`, built on first use), so a course of any size trains
+    in the same memory. The pieces are those of the notebook's Ex 7 cells:
+    :func:`make_dataset` (or :func:`stream_dataset`), :func:`compile_unet`,
+    :func:`make_callbacks`, then ``model.fit``.
     """
+    strategy = distribution_strategy()  # first: a refused TF_CONFIG stops the run before any work
     seed_everything(cfg.seed)
     names = None
     if data is None:
-        data = (load_split("train", cfg.root, progress), load_split("validation", cfg.root, progress))
-        names = read_split("validation", cfg.root)
-    (x_train, y_train), (x_val, y_val) = data
-    train_set = make_dataset(x_train, y_train, cfg.batch_size, shuffle=True, augment=cfg.augment,
-                             seed=cfg.seed)
-    val_set = make_dataset(x_val, y_val, cfg.batch_size, shuffle=False)
-    keep = preview_slices(y_val)
-    with distribution_strategy().scope(), precision(cfg.precision):
+        train_split, val_split = (split_cache(split, cfg.root, progress) for split in ("train", "validation"))
+        train_set = stream_dataset(train_split, cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed)
+        val_set = stream_dataset(val_split, cfg.batch_size, shuffle=False)
+        keep = preview_slices(val_split.classes())
+        preview, names = val_split.read(keep), list(val_split.patients)
+    else:
+        (x_train, y_train), (x_val, y_val) = data
+        train_set = make_dataset(x_train, y_train, cfg.batch_size, shuffle=True, augment=cfg.augment,
+                                 seed=cfg.seed)
+        val_set = make_dataset(x_val, y_val, cfg.batch_size, shuffle=False)
+        keep = preview_slices(y_val)
+        preview = (x_val[keep], y_val[keep])
+    with strategy.scope(), precision(cfg.precision):
         model = compile_unet(build_unet(cfg.width), cfg.learning_rate)
     save_config(cfg)
     Path(cfg.model_out).parent.mkdir(parents=True, exist_ok=True)
-    preview = (x_val[keep], y_val[keep]) + ((slice_names(names, keep),) if names else ())
+    preview = tuple(preview) + ((slice_names(names, keep),) if names else ())
     callbacks = make_callbacks(cfg, preview)
     return model.fit(train_set, validation_data=val_set, epochs=cfg.epochs, shuffle=False,
                      callbacks=callbacks + [ProgressBar()] if progress else callbacks, verbose=0)

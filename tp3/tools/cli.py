@@ -36,7 +36,7 @@ def _prepare(args) -> int:
     from .preparation import prepare
 
     summary = prepare(args.brats, args.root, seed=args.seed, workers=args.workers,
-                      force=args.force, strict=args.strict)
+                      force=args.force, strict=args.strict, patients=args.patients)
     print(summary)
     return 0
 
@@ -146,6 +146,12 @@ def _demo(args) -> int:
     print(f"\nEvaluating {cfg.model_out} on origin_data/ (original space, BraTS metrics)")
     report = evaluate(cfg.model_out, root, out_dir=root / layout.PREDICTIONS / "demo", force=True)
     print(metrics_table(report["patients"]))
+    pretrained = layout.shipped(root, layout.MODELS, layout.PRETRAINED)
+    if pretrained.is_file():
+        print(f"\nFor comparison, the pretrained model of Ex 11-13 ({pretrained}; models/README.md says how "
+              "it was trained) on the same patients:")
+        report = evaluate(pretrained, root, out_dir=root / layout.PREDICTIONS / "demo-pretrained", force=True)
+        print(metrics_table(report["patients"]))
     return 0
 
 
@@ -180,6 +186,9 @@ def build_parser() -> argparse.ArgumentParser:
                       help="processes side by side (at most one per CPU core is used)")
     prep.add_argument("--force", action="store_true", help="replace existing course data")
     prep.add_argument("--strict", action="store_true", help="stop at the first bad case")
+    prep.add_argument("--patients", type=int, default=None, metavar="N",
+                      help="prepare N cases of the release (chosen by --seed, each grade in its share), "
+                           "e.g. 300 of BraTS 2024's 1,251")
     prep.set_defaults(run=_prepare)
 
     sample = commands.add_parser("sample", help="build the default synthetic sample if absent")

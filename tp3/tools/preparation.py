@@ -10,7 +10,7 @@ Output under the course root:
   t2, flair (float32) and seg (uint8, labels {0,1,2,4}): exactly 77 x 5 files whose names
   sort by modality, then slice;
 * ``datasets/{train,validation,test}.txt``: one patient ID a line, grades balanced,
-  deterministic for a seed;
+  deterministic for a seed (``--patients N``: a subset of the release, grades in their shares);
 * ``origin_data/<ID>/<ID>_{t1,t1ce,t2,flair,seg}.nii.gz``: the original volumes of 5
   validation patients (Ex 11-13).
 
@@ -234,6 +234,35 @@ def split_patients(patients: dict, seed: int = SEED, fractions: dict = SPLIT_FRA
             "test": sorted(ordered[n_val:n_val + n_test])}
 
 
+#: The fewest cases a course can have: one patient for each split.
+MIN_PATIENTS = len(SPLITS)
+
+
+def choose_patients(cases: list, n: int, seed: int = SEED) -> list:
+    """``n`` of ``cases``, deterministic for a seed, each grade in its share of the release
+    (largest remainders; a grade present keeps at least one case when ``n`` allows): a course
+    of 300 cases of BraTS 2024 without copying files by hand. Returned in the release's order."""
+    if not MIN_PATIENTS <= n <= len(cases):
+        raise ValueError(f"--patients {n}: choose between {MIN_PATIENTS} (one patient for each of "
+                         f"{', '.join(SPLITS)}) and {len(cases)}, the cases this release holds")
+    by_grade = {}
+    for case in cases:
+        by_grade.setdefault(case.grade, []).append(case)
+    grades = sorted(by_grade, key=str)
+    shares = {g: n * len(by_grade[g]) / len(cases) for g in grades}
+    counts = {g: int(shares[g]) for g in grades}
+    for g in sorted(grades, key=lambda g: (counts[g] > 0, -(shares[g] - counts[g]), str(g))):
+        if sum(counts.values()) == n:
+            break
+        counts[g] += 1
+    rng = np.random.default_rng(seed)
+    chosen = set()
+    for g in grades:
+        ids = sorted(case.case_id for case in by_grade[g])
+        chosen.update(ids[i] for i in rng.permutation(len(ids))[:counts[g]])
+    return [case for case in cases if case.case_id in chosen]
+
+
 def _copy_original(case: SourceCase, origin_dir: Path) -> None:
     """``origin_data/<ID>/<ID>_<name>.nii.gz``: BraTS 2019's files are copied byte for byte;
     other layouts' volumes are written from what :func:`read_case` read (3D, labels mapped)."""
@@ -300,7 +329,7 @@ def _output_entries(root: Path) -> tuple[list, list]:
     return ours, others
 
 
-def _check_output(root: Path, source: Path, seed: int, force: bool) -> list:
+def _check_output(root: Path, source: Path, seed: int, force: bool, subset: int | None = None) -> list:
     """Refuse overlapping source/output and an output holding earlier course data (unless
     resuming, or ``force``: then only the kit's entries are removed). Returns the entries
     the kit did not write (left in place)."""
@@ -314,7 +343,7 @@ def _check_output(root: Path, source: Path, seed: int, force: bool) -> list:
     earlier = [e for e in ours if e not in leftovers]
     manifest = read_manifest(root)
     resumable = (manifest.get("status") == "running" and manifest.get("source") == str(source)
-                 and manifest.get("seed") == seed)
+                 and manifest.get("seed") == seed and manifest.get("subset") == subset)
     if earlier and not resumable and not force:
         raise FileExistsError(f"{earlier[0].parent} holds course data ({earlier[0].name}...); pass "
                               f"--force to replace the course data in {root} (the source is never "
@@ -359,8 +388,9 @@ def _prepare_job(job):
 
 
 def prepare(brats_dir, root, seed: int = SEED, workers: int = 1, force: bool = False,
-            strict: bool = False, progress: bool = True) -> PrepareSummary:
-    """Prepare every case of ``brats_dir`` into the course layout under ``root``.
+            strict: bool = False, progress: bool = True, patients: int | None = None) -> PrepareSummary:
+    """Prepare every case of ``brats_dir`` (or ``patients`` of them, :func:`choose_patients`)
+    into the course layout under ``root``.
 
     Bad cases are reported and skipped (``strict``: the first one stops the run with
     :class:`CaseError`); at least one patient per split must remain. Returns a
@@ -368,25 +398,27 @@ def prepare(brats_dir, root, seed: int = SEED, workers: int = 1, force: bool = F
     """
     source, root = Path(brats_dir).resolve(), Path(root).resolve()
     cases = find_cases(source)
+    if patients is not None:
+        cases = choose_patients(cases, patients, seed)
     with exclusive(root, f"prepare --brats {source}"):
         return _prepare_locked(cases, source, root, seed=seed, workers=workers, force=force, strict=strict,
-                               progress=progress)
+                               progress=progress, subset=patients)
 
 
 def _prepare_locked(cases, source: Path, root: Path, *, seed: int, workers: int, force: bool, strict: bool,
-                    progress: bool) -> PrepareSummary:
+                    progress: bool, subset: int | None = None) -> PrepareSummary:
     from tqdm.auto import tqdm
 
     summary = PrepareSummary(root)
-    summary.others = _check_output(root, source, seed, force)
+    summary.others = _check_output(root, source, seed, force, subset)
     data_dir = root / layout.DATA
     data_dir.mkdir(parents=True, exist_ok=True)
     summary.resumed = [c.case_id for c in cases if is_prepared(data_dir / c.case_id)]
 
     def record(status="running", **more):  # what the kit wrote, for a later --force
         written = {layout.DATA: sorted(summary.prepared + summary.resumed), layout.ORIGIN_DATA: summary.origin}
-        write_record(root, PREPARE_MANIFEST, dict(status=status, source=str(source), seed=seed, written=written,
-                                                  **more))
+        write_record(root, PREPARE_MANIFEST, dict(status=status, source=str(source), seed=seed, subset=subset,
+                                                  written=written, **more))
 
     record()
     todo = [c for c in cases if c.case_id not in summary.resumed]

@@ -2,12 +2,13 @@
 
 Real BraTS cannot ship with the kit, so each case is made from the MNI ICBM152 2009
 template (T1, grey- and white-matter maps at 1 mm) that nilearn bundles and loads
-without network. The aim (course data v2) is data on which a network learns what it would
+without network. The aim (course data v2, v3) is data on which a network learns what it would
 learn on BraTS, so every ingredient is checked against measurements of real scans
 (design notes; :mod:`tp3.tools.realism`, ``benchmarks/bench_realism.py``):
 
-* anatomy: the template scaled to a brain of 1.0-1.75 L, a per-case affine, a broad and
-  a fine random deformation (cases do not share their folding), per-case atrophy (CSF
+* anatomy: the template scaled to a brain of 1.04-1.69 L, a per-case affine, a broad and
+  a fine random deformation (cases do not share their folding), tissue fractions sharpened
+  per case (v3: one brain's grey/white boundary, not an average's), per-case atrophy (CSF
   spreading into the sulci and around the ventricles);
 * tumour: reaction-diffusion growth seeded in supratentorial white matter (deep, near the
   ventricles or the cortex), faster in white matter so the edema follows it; the core is
@@ -16,7 +17,7 @@ learn on BraTS, so every ingredient is checked against measurements of real scan
   mass effect; HGG and LGG in BraTS's 3:1 mix, LGG mostly without enhancement;
 * contrasts: region-to-white-matter ratios drawn per case across the measured real ranges
   and a little beyond (:data:`CONTRAST_RANGES`, domain randomisation), smooth log-normal
-  texture in every region, bias field, Rician noise blurred like resampled scans,
+  texture in every region (v3: smoother in normal tissue), bias field, Rician noise blurred like resampled scans,
   thick slices for T1/T2/FLAIR, some cases at low resolution, a per-case intensity scale;
 * mimics, which a network must learn to leave out: enhancing vessels, choroid plexus and
   dura on T1ce, periventricular and small white-matter FLAIR hyperintensities, bright

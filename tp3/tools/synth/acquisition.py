@@ -9,8 +9,8 @@ from scipy import ndimage
 from ...layout import MODALITIES
 from .fields import coarse_field, smooth_field_1d
 from .mimics import apply_mimics
-from .recipe import (CONTRAST_RANGES, DOMAIN_MARGIN, INPLANE_BLUR, LOW_RESOLUTION_BLUR, LOW_RESOLUTION_PROBABILITY,
-                     NOISE, TEXTURE_SIGMA, THICK_SLICE_BLUR, THICK_SLICE_CONTRASTS, TUMOUR_LABELS)
+from .recipe import (BIAS_AMPLITUDE, CONTRAST_RANGES, DOMAIN_MARGIN, INPLANE_BLUR, LOW_RESOLUTION_BLUR, LOW_RESOLUTION_PROBABILITY,
+                     NOISE, NORMAL_TEXTURE_SCALE, TEXTURE_SIGMA, THICK_SLICE_BLUR, THICK_SLICE_CONTRASTS, TUMOUR_LABELS)
 
 
 def _widened(rng, lo_hi, margin=DOMAIN_MARGIN):
@@ -38,11 +38,12 @@ def _region_texture(rng, shape, sigma_range, scale=(2.0, 5.0)) -> np.ndarray:
 def draw_acquisition(rng, shape) -> dict:
     """Per-case textures and scanner properties shared by the four contrasts."""
     acquisition = {
-        "normal_texture": {m: _region_texture(rng, shape, TEXTURE_SIGMA["normal"]) for m in MODALITIES},
+        "normal_texture": {m: _region_texture(rng, shape, TEXTURE_SIGMA["normal"], NORMAL_TEXTURE_SCALE)
+                           for m in MODALITIES},
         "region_textures": {tissue: (_region_texture(rng, shape, TEXTURE_SIGMA[tissue]),
                                      _region_texture(rng, shape, TEXTURE_SIGMA[tissue]))
                             for tissue in TUMOUR_LABELS},
-        "bias_amplitude": rng.uniform(0.05, 0.15),
+        "bias_amplitude": rng.uniform(*BIAS_AMPLITUDE),
         "inplane": rng.uniform(*INPLANE_BLUR),
         "low_resolution": rng.uniform() < LOW_RESOLUTION_PROBABILITY,
     }

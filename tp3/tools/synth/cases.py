@@ -8,7 +8,8 @@ import numpy as np
 
 from ...layout import MODALITIES
 from .acquisition import acquire, draw_acquisition, draw_contrasts, render
-from .anatomy import apply_atrophy, draw_head_pose, in_full_volume, sampling_coordinates, template, tissue_classes, tissue_maps
+from .anatomy import (apply_atrophy, draw_head_pose, in_full_volume, sampling_coordinates, sharpen_tissues, template,
+                      tissue_classes, tissue_maps)
 from .mimics import draw_mimics
 from .recipe import case_grade, case_id
 from .tumour import draw_tumour_seeds, draw_tumour_volumes, grow_tumour, mass_effect, sample_growths, tumour_labels
@@ -47,6 +48,7 @@ def synthesize_case(seed: int, index: int) -> SyntheticCase:
     shape = tuple(b.stop - b.start for b in box)
     coords = mass_effect(rng, coords, seeds[0], core, grade)
     gm, wm, csf, ventricles, brain = tissue_maps(tpl, coords)
+    gm, wm, csf = sharpen_tissues(rng, gm, wm, csf, brain)
     gm, wm, csf = apply_atrophy(rng, gm, wm, csf, ventricles, brain)
     density, score = sample_growths(growths, coords, shape)
     del coords

@@ -13,7 +13,7 @@ ORIGIN = (0.0, -239.0, 0.0)
 DIRECTION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 ID_PREFIX = "BraTS19_SYN_"
 #: Recorded with the default sample (tp3.tools.sample), so that an older sample can be told apart.
-GENERATOR_VERSION = "v2"
+GENERATOR_VERSION = "v3"
 
 #: Median intensity relative to normal white matter, per tissue and contrast: the ranges
 #: measured on real skull-stripped scans (design notes, "What real scans look like,
@@ -22,17 +22,20 @@ GENERATOR_VERSION = "v2"
 #: on the cases must not rely on one contrast. Grey matter and CSF are drawn so that
 #: the measured grey/white T1 ratio and CSF contrasts fall in the real ranges too.
 CONTRAST_RANGES = {
-    "gm": {"t1": (0.55, 0.68), "t1ce": (0.55, 0.68), "t2": (1.25, 1.60), "flair": (1.10, 1.35)},
+    "gm": {"t1": (0.56, 0.67), "t1ce": (0.56, 0.67), "t2": (1.25, 1.60), "flair": (1.10, 1.35)},
     "csf": {"t1": (0.22, 0.40), "t1ce": (0.22, 0.42), "t2": (2.4, 3.8), "flair": (0.20, 0.45)},
-    "edema": {"t1": (0.70, 0.80), "t1ce": (0.65, 0.95), "t2": (1.36, 2.29), "flair": (1.35, 2.20)},
-    "necrosis": {"t1": (0.35, 0.85), "t1ce": (0.35, 0.85), "t2": (1.60, 3.07), "flair": (1.39, 1.87)},
-    "enhancing": {"t1": (0.53, 1.03), "t1ce": (1.18, 1.46), "t2": (1.65, 2.75), "flair": (1.62, 2.20)},
+    "edema": {"t1": (0.70, 0.80), "t1ce": (0.65, 0.90), "t2": (1.46, 2.29), "flair": (1.43, 2.20)},
+    "necrosis": {"t1": (0.35, 0.85), "t1ce": (0.35, 0.85), "t2": (1.78, 3.07), "flair": (1.45, 1.85)},
+    "enhancing": {"t1": (0.53, 0.95), "t1ce": (1.27, 1.42), "t2": (1.70, 2.70), "flair": (1.62, 2.10)},
 }
-DOMAIN_MARGIN = 0.08
+DOMAIN_MARGIN = 0.05
 #: Heterogeneity: standard deviation of the log-intensity field inside each region (the
 #: measured interquartile range over median is about 1.35 times it, before noise).
-TEXTURE_SIGMA = {"normal": (0.07, 0.13), "edema": (0.15, 0.26), "necrosis": (0.10, 0.22),
-                 "enhancing": (0.10, 0.20)}
+TEXTURE_SIGMA = {"normal": (0.08, 0.12), "edema": (0.15, 0.26), "necrosis": (0.10, 0.22),
+                 "enhancing": (0.13, 0.22)}
+#: Correlation length (voxels) of the normal tissue's texture: at 2-5 voxels (the tumour
+#: regions' scale) normal tissue looked mottled next to real scans.
+NORMAL_TEXTURE_SCALE = (4.0, 8.0)
 #: Region label of each tumour tissue.
 TUMOUR_LABELS = {"necrosis": 1, "edema": 2, "enhancing": 4}
 #: Whole-tumour volume drawn per case, cm^3 (log-uniform, the BraTS range), and the ratio
@@ -47,20 +50,24 @@ LGG_WITH_ET = 0.3
 CORE_PATTERNS = {"ring": 0.55, "solid": 0.15, "patchy": 0.30}
 MULTIFOCAL_PROBABILITY = 0.15
 #: Brain volume drawn per case, cm^3 (real 1016-1739; the MNI template is about 1880).
-BRAIN_VOLUME_CM3 = (1000.0, 1750.0)
+BRAIN_VOLUME_CM3 = (1040.0, 1690.0)
+#: Per-case power applied to the template's tissue fractions (1: as they are).
+TISSUE_SHARPNESS = (2.5, 4.0)
 #: Per-case atrophy: how far CSF spreads into neighbouring tissue (sulci, ventricles).
-ATROPHY = (0.0, 0.6)
+ATROPHY = (0.03, 0.32)
 #: In-plane blur (voxels) of every contrast: BraTS volumes were resampled to 1 mm.
-INPLANE_BLUR = (0.3, 0.7)
+INPLANE_BLUR = (0.35, 0.65)
 #: Thick-slice acquisition (blur along z, in voxels) for these contrasts only.
 THICK_SLICE_CONTRASTS = ("t1", "t2", "flair")
 THICK_SLICE_BLUR = (0.7, 1.6)
 #: Resolution randomisation (as SynthSeg does): a fraction of the cases are acquired at low
 #: resolution and upsampled, as many multi-centre BraTS scans were (blur in voxels, all axes).
-LOW_RESOLUTION_PROBABILITY = 0.15
+LOW_RESOLUTION_PROBABILITY = 0.1
 LOW_RESOLUTION_BLUR = (1.2, 2.5)
 #: Rician noise, relative to white matter, before the blur.
-NOISE = (0.04, 0.10)
+NOISE = (0.05, 0.075)
+#: Amplitude of the smooth bias field (multiplicative; BraTS images were not bias-corrected).
+BIAS_AMPLITUDE = (0.03, 0.10)
 
 
 def case_id(index: int) -> str:
