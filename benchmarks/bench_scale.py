@@ -20,8 +20,9 @@ new IDs: what is timed is reading, checking and writing, which content does not 
     python benchmarks/bench_scale.py [--patients 40 335 1251] [--from ROOT] [--work DIR] [--keep]
         [--prepare-cases K --prepare-from BRATS_DIR]
 
-Peak memory is the resident set (``ru_maxrss``) of the child process, and that of the
-largest of its own workers (the cache is built by worker processes); every figure of a line
+Peak memory is the child process's high-water resident set (``VmHWM``: ``ru_maxrss`` would
+include the peak of the process it was forked from), and, for the cache's worker
+processes, the largest ``ru_maxrss`` among them (an upper bound); every figure of a line
 comes from the same run.
 """
 
@@ -101,8 +102,11 @@ else:
                       epochs=1, width=4)
     data = (load_split("train", root, False), load_split("validation", root, False)) if job == "memory" else None
     train(cfg, data=data, progress=False)
-peaks = [resource.getrusage(who).ru_maxrss * 1024 / 1e9 for who in (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN)]
-print(json.dumps({"seconds": time.perf_counter() - start, "peak_gb": peaks[0], "worker_peak_gb": peaks[1]}))
+def high_water_gb():  # VmHWM starts afresh at exec; ru_maxrss keeps the forking parent's peak
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM")) * 1024 / 1e9
+print(json.dumps({"seconds": time.perf_counter() - start, "peak_gb": high_water_gb(),
+                  "worker_peak_gb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * 1024 / 1e9}))
 """
 
 
