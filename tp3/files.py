@@ -153,8 +153,9 @@ _held: set = set()  # folders this process has locked (a lock taken twice is tak
 @contextlib.contextmanager
 def exclusive(folder, command: str = "", wait: bool = False):
     """Hold ``folder`` for this run: a second run (another process) raises :class:`BusyError`
-    naming the process that holds it (``wait``: says so, then waits for it). The lock is the operating system's (``filelock``), so
-    a crashed or killed run leaves nothing to clean: its lock is free again. The holder's
+    naming the process that holds it (``wait``: says so, then waits for it). The lock is the
+    operating system's (``filelock``), so a crashed or killed run leaves nothing to clean: its
+    lock is free again. The holder's
     PID is kept in ``<folder>/.tp3.lock.json`` for that message."""
     import json
     import sys

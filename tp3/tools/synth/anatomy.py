@@ -121,7 +121,8 @@ def _deformation(rng, shape, amplitude_mm=2.5, terms=3):
 
 
 def tissue_maps(tpl, coords):
-    """Grey matter, white matter, CSF fractions (summing to 1 in the brain), ventricles, brain mask."""
+    """Grey matter, white matter, CSF fractions as the template gives them (:func:`sharpen_tissues`
+    makes them sum to 1 in the brain), ventricles, brain mask."""
     gm, wm, csf, ventricles = (ndimage.map_coordinates(volume, coords, order=1, cval=0.0, prefilter=False)
                                for volume in (tpl.gm, tpl.wm, tpl.csf, tpl.ventricles))
     brain = gm + wm + csf > 0.5
@@ -134,8 +135,7 @@ def sharpen_tissues(rng, gm, wm, csf, brain):
     measured grey/white T1 ratio stays at the top of the real range however grey matter is drawn)."""
     power = rng.uniform(*TISSUE_SHARPNESS)
     gm, wm, csf = (np.power(np.maximum(t, 0), power) for t in (gm, wm, csf))
-    total = np.where(brain, gm + wm + csf, 1)
-    total = np.maximum(total, 1e-6)
+    total = np.maximum(np.where(brain, gm + wm + csf, 1), 1e-6)
     return gm / total, wm / total, csf / total
 
 
