@@ -70,6 +70,7 @@ bench: install
 	$(PY) benchmarks/bench_training.py
 	$(PY) benchmarks/bench_ex7.py
 	$(PY) benchmarks/bench_eval.py
+	$(PY) benchmarks/bench_grading.py
 
 clean-data:
 	rm -rf data/BraTS* datasets/*.txt origin_data/BraTS* .tp3-prepare.json .tp3-sample.json data/.tp3-prepare.json data/.tp3-sample.json .tp3_cache

@@ -87,3 +87,16 @@ PRECISIONS = ("auto", "float32", "bfloat16", "float16")
 PRECISION_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16", "float16": "mixed_float16"}
 #: CPU flags (Linux ``/proc/cpuinfo``) that make bfloat16 fast.
 BF16_CPU_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+# --- Grading (python -m tp3 grade) -------------------------------------------------------
+#: Points of each self-check, by its nbgrader ``grade_id`` (the check's name without
+#: ``check_``: ``check_ex12_truth`` -> ``ex12_truth``). Each notebook totals 10, the course 50.
+#: ``python -m tp3 notebooks strip`` and ``students`` write them into the notebooks' metadata.
+POINTS = {"ex1": 2, "ex2": 2, "ex3": 3, "ex4": 3,          # 01_data
+          "ex5": 6, "ex6": 4,                              # 02_network
+          "ex7": 10,                                       # 03_training
+          "ex8": 4, "ex9": 6,                              # 04_augmentation
+          "ex11": 4, "ex12_truth": 2, "ex12": 2, "ex13": 2}  # 05_prediction_evaluation
+#: Seconds a submitted notebook may run when graded (smoke mode: the solutions take 0.5-2 min).
+GRADING_TIMEOUT_S = 600

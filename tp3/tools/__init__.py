@@ -9,13 +9,14 @@
 ``realism``      intensity and shape statistics that compare synthetic and real cases
 ``montage``      a picture of cases, four modalities and labels (``python -m tp3 synth --preview``)
 ``notebooks``    student notebooks from the solutions, stripping, HTML (``python -m tp3 notebooks``)
+``grading``      grade a class's notebooks: grades.csv and feedback (``python -m tp3 grade``)
 ``cli``          the command line, ``python -m tp3 <command>``
 """
 
 import importlib
 
-_SUBMODULES = ("cli", "evaluation", "montage", "notebooks", "preparation", "realism", "sample", "sources", "synth",
-               "workers")
+_SUBMODULES = ("cli", "evaluation", "grading", "montage", "notebooks", "preparation", "realism", "sample", "sources",
+               "synth", "workers")
 
 
 def __getattr__(name):

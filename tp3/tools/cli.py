@@ -13,7 +13,7 @@ from pathlib import Path
 from .. import layout
 from ..layout import course_root
 from ..runtime import default_workers, sample_patients, TrainConfig
-from ..settings import DEMO_EPOCHS, DEMO_WIDTH, PRECISIONS, REGIONS, SEED
+from ..settings import DEMO_EPOCHS, DEMO_WIDTH, GRADING_TIMEOUT_S, PRECISIONS, REGIONS, SEED
 
 
 def _synth(args) -> int:
@@ -128,6 +128,13 @@ def _notebooks(args) -> int:
     return 0
 
 
+def _grade(args) -> int:
+    from .grading.grader import grade
+
+    return grade(args.submissions, args.out, jobs=args.jobs, seconds=args.timeout, sample=args.sample,
+                 force=args.force)
+
+
 def _demo(args) -> int:
     from ..data import summarise_course
     from ..training import train
@@ -226,6 +233,18 @@ def build_parser() -> argparse.ArgumentParser:
                             "html: render the executed solutions")
     books.add_argument("--out", type=Path, default=Path("build/html"), help="folder for html")
     books.set_defaults(run=_notebooks)
+
+    grading = commands.add_parser("grade", help="grade a class's notebooks: grades.csv and feedback (instructors)")
+    grading.add_argument("submissions", type=Path, help="folder of SUBMISSIONS/<student>/<notebook>.ipynb")
+    grading.add_argument("--out", type=Path, required=True, help="folder for grades.csv, totals.csv, "
+                         "summary.md and feedback/")
+    grading.add_argument("--jobs", type=_at_least_one, default=2, help="notebooks run at a time (default 2)")
+    grading.add_argument("--timeout", type=_at_least_one, default=GRADING_TIMEOUT_S,
+                         help=f"seconds a notebook may run (default {GRADING_TIMEOUT_S})")
+    grading.add_argument("--sample", type=Path, default=None,
+                         help="a course root to copy for each notebook (default: the smoke sample, built once)")
+    grading.add_argument("--force", action="store_true", help="replace the grades already in --out")
+    grading.set_defaults(run=_grade)
 
     demo = commands.add_parser("demo", help="the kit's main job on the default sample (make demo)")
     demo.add_argument("--root", type=Path, default=None)

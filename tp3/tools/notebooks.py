@@ -3,7 +3,8 @@
 * :func:`generate_students` — ``notebooks/solutions/*.ipynb`` -> ``notebooks/students/``:
   code between ``### BEGIN SOLUTION`` and ``### END SOLUTION`` becomes a marked blank
   (nbgrader's ``ClearSolutions`` through nbconvert, ``enforce_metadata=False``) and every
-  output is cleared.
+  output is cleared. Both carry the grading metadata of :mod:`tp3.tools.grading.cells`
+  (self-checks locked with their points), which ``python -m tp3 grade`` reads.
 * :func:`strip_outputs` — how solution notebooks are stored: no outputs, except the text
   printed by cells marked ``# NBVAL_CHECK_OUTPUT``, which nbval compares on every run.
 
@@ -19,6 +20,7 @@ import nbformat
 
 from ..files import atomic_file
 from ..layout import REPO_ROOT
+from .grading.cells import mark_graded_cells
 
 SOLUTIONS = REPO_ROOT / "notebooks" / "solutions"
 STUDENTS = REPO_ROOT / "notebooks" / "students"
@@ -37,7 +39,7 @@ def strip_outputs(notebook):
     text of ``# NBVAL_CHECK_OUTPUT`` cells (their expected output)."""
     notebook = copy.deepcopy(notebook)
     for cell in notebook.cells:
-        cell.metadata = {k: v for k, v in cell.metadata.items() if k in ("tags",)}
+        cell.metadata = {k: v for k, v in cell.metadata.items() if k in ("tags", "nbgrader")}
         if cell.cell_type != "code":
             continue
         cell.execution_count = None
@@ -57,7 +59,7 @@ def make_student(notebook):
     from nbconvert.preprocessors import ClearOutputPreprocessor
     from nbgrader.preprocessors import ClearSolutions
 
-    notebook = copy.deepcopy(notebook)
+    notebook = mark_graded_cells(notebook)
     notebook, _ = ClearSolutions(enforce_metadata=False).preprocess(notebook, {})
     notebook, _ = ClearOutputPreprocessor().preprocess(notebook, {})
     notebook.cells.insert(1, nbformat.v4.new_markdown_cell(STUDENT_NOTE))
@@ -84,10 +86,10 @@ def generate_students(solutions=SOLUTIONS, students=STUDENTS) -> list[Path]:
 
 
 def strip_solutions(solutions=SOLUTIONS) -> list[Path]:
-    """Store the solution notebooks clean (see :func:`strip_outputs`)."""
+    """Store the solution notebooks clean (see :func:`strip_outputs`), with their grading metadata."""
     paths = sorted(Path(solutions).glob("*.ipynb"))
     for path in paths:
-        _write(strip_outputs(nbformat.read(str(path), as_version=4)), path)
+        _write(strip_outputs(mark_graded_cells(nbformat.read(str(path), as_version=4))), path)
     return paths
 
 
@@ -107,7 +109,7 @@ def refresh_solutions(solutions=SOLUTIONS) -> list[Path]:
     of its ``# NBVAL_CHECK_OUTPUT`` cells (run in smoke mode: they must not depend on it)."""
     paths = sorted(Path(solutions).glob("*.ipynb"))
     for path in paths:
-        _write(strip_outputs(execute(path)), path)
+        _write(strip_outputs(mark_graded_cells(execute(path))), path)
     return paths
 
 
