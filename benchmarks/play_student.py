@@ -89,7 +89,6 @@ def main() -> int:
     os.environ.setdefault("TP3_SMOKE", "1")
     root = args.root or Path(tempfile.mkdtemp(prefix="tp3-student-"))
     os.environ["TP3_ROOT"] = str(root)
-    sys.path.insert(0, str(REPO))
     rows = []
     for name in dict.fromkeys(m.notebook for m in MISTAKES):
         print(f"playing {name}...", file=sys.stderr, flush=True)

@@ -67,10 +67,10 @@ def test_edited_and_deleted_locked_cells_are_put_back():
     master = grader.load_masters()[NAMES[0]]
     submitted = copy.deepcopy(_read(notebooks.SOLUTIONS / f"{NAMES[0]}.ipynb"))
     first = master.checks[0]
-    check = next(c for c in submitted.cells if c.metadata.get("nbgrader", {}).get("grade_id") == first)
+    check = next(c for c in submitted.cells if cells.grade_id_of(c) == first)
     check.source = "print('all good')"
     check.outputs = [nbformat.v4.new_output("stream", name="stdout", text="all good")]
-    submitted.cells = [c for c in submitted.cells if c.metadata.get("nbgrader", {}).get("grade_id") != cells.SETUP_ID]
+    submitted.cells = [c for c in submitted.cells if cells.grade_id_of(c) != cells.SETUP_ID]
     restored, notes, general = grader.restore_locked_cells(submitted, master)
     assert cells.graded_cells(restored)[first].source == master.cells[first].source
     assert "edited" in notes[first] and general == ["setup cell deleted: put back"]

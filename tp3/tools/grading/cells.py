@@ -36,6 +36,16 @@ def _metadata(grade_id: str, *, grade=False, solution=False, locked=False, point
     return meta
 
 
+def nbgrader_metadata(cell) -> dict:
+    """The cell's ``nbgrader`` metadata (``{}`` when it has none: a cell added by the student)."""
+    return cell.get("metadata", {}).get("nbgrader", {})
+
+
+def grade_id_of(cell) -> str | None:
+    """The cell's nbgrader ``grade_id``, else ``None``."""
+    return nbgrader_metadata(cell).get("grade_id")
+
+
 def check_id(cell) -> str | None:
     """The ``grade_id`` of a self-check cell (``"ex1"`` for ``tp3.checks.check_ex1(...)``), else ``None``."""
     if cell.cell_type != "code":
@@ -97,7 +107,7 @@ def graded_cells(notebook) -> dict:
     """``{grade_id: cell}`` of the cells carrying nbgrader metadata, in notebook order."""
     found = {}
     for cell in notebook.cells:
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+        grade_id = grade_id_of(cell)
         if grade_id and grade_id not in found:
             found[grade_id] = cell
     return found

@@ -21,7 +21,7 @@ from typing import NamedTuple
 import nbformat
 
 from ...files import write_text_atomic
-from .cells import checks, exercise_label, graded_cells
+from .cells import checks, exercise_label, grade_id_of, graded_cells
 
 
 class Mistake(NamedTuple):
@@ -126,7 +126,7 @@ def _append_to_answer(notebook, grade_id: str, code: str):
 
 
 def _index(notebook, grade_id: str) -> int:
-    return next(i for i, c in enumerate(notebook.cells) if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+    return next(i for i, c in enumerate(notebook.cells) if grade_id_of(c) == grade_id)
 
 
 def _expect(expected, student, name, notebook, default, **special):

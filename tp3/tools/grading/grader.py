@@ -55,7 +55,8 @@ import nbformat
 from ... import layout
 from ...files import write_text_atomic
 from ...settings import GRADING_TIMEOUT_S, POINTS, SMOKE_SAMPLE_PATIENTS
-from .cells import SETUP_ID, check_id, checks, exercise_label, exercise_number, graded_cells
+from .cells import (SETUP_ID, check_id, checks, exercise_label, exercise_number, grade_id_of, graded_cells,
+                    nbgrader_metadata)
 
 STUDENTS_FOLDER = layout.REPO_ROOT / "notebooks" / "students"
 #: A submission larger than this is refused unread (a notebook of the course is < 1 MB without outputs).
@@ -142,9 +143,7 @@ def _check_ids(notebook) -> set:
     """The kit's self-checks a notebook holds: by nbgrader metadata, else by the call in the cell."""
     found = set()
     for cell in notebook.get("cells", []):
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-        found |= {grade_id} if grade_id in POINTS else set()
-        found |= {check_id(cell)} if check_id(cell) in POINTS else set()
+        found |= {grade_id_of(cell), check_id(cell)} & set(POINTS)
     return found
 
 
@@ -208,7 +207,7 @@ def discover(submissions, masters: dict) -> tuple[list, list]:
 def _checksum(cell) -> str:
     from nbgrader.utils import compute_checksum
 
-    if "grade_id" not in cell.get("metadata", {}).get("nbgrader", {}):
+    if grade_id_of(cell) is None:
         return f"source:{cell.source}"
     return compute_checksum(cell)
 
@@ -222,7 +221,7 @@ def restore_locked_cells(notebook, master: Master) -> tuple:
     for cell in notebook.cells:
         if cell.cell_type == "code":
             cell.outputs, cell.execution_count = [], None
-        grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or check_id(cell)
+        grade_id = grade_id_of(cell) or check_id(cell)
         if grade_id in locked and grade_id not in by_id:
             by_id[grade_id] = cell
     for grade_id, original in locked.items():
@@ -243,7 +242,7 @@ def restore_locked_cells(notebook, master: Master) -> tuple:
             cell.setdefault("execution_count", None)
     position = {}
     for index, cell in enumerate(notebook.cells):
-        position.setdefault(cell.get("metadata", {}).get("nbgrader", {}).get("grade_id"), index)
+        position.setdefault(grade_id_of(cell), index)
     for check in master.checks:
         if check in position and any(position.get(a, -1) > position[check] for a in master.answers[check]):
             notes[check] = "; ".join(filter(None, (notes.get(check), "its self-check cell was moved above its answer")))
@@ -279,7 +278,7 @@ def _first_failure(executed, check) -> str:
             continue
         number += 1
         error = _error(cell)
-        if error is not None and not cell.get("metadata", {}).get("nbgrader", {}).get("grade"):
+        if error is not None and not nbgrader_metadata(cell).get("grade"):
             return f"; after code cell {number} failed ({error[0]}: {_first_line(error[1])[:150]})"
     return ""
 
@@ -357,9 +356,8 @@ class _Running:
     def kill_all(self):
         with self.lock:
             for process in self.processes:
-                with_pgid = getattr(os, "killpg", None)
                 try:
-                    with_pgid(process.pid, signal.SIGKILL) if with_pgid else process.kill()
+                    os.killpg(process.pid, signal.SIGKILL)
                 except (ProcessLookupError, PermissionError):
                     pass
 
