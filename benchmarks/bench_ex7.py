@@ -5,10 +5,12 @@ Prints the time from the first file read to the last checkpoint, where it goes (
 the data, building and compiling, the first epoch that traces the graph, the other epochs'
 training steps, validation, the callbacks at the end of each epoch), and the validation
 Dice WT/TC/ET of the last epoch. Target (issue 22): <= 180 s on a 2-core CPU with bfloat16.
+``--ex9`` times Ex 9's cell instead: ``training.train(cfg)`` with augmentation, the splits
+streamed from the slice cache (built by the first run, then reused, as in the notebook).
 
     python benchmarks/bench_ex7.py [--root DIR] [--epochs 10] [--width 16] [--precision auto]
-        [--set SETTING=VALUE ...] [--batch-size B]
-    python benchmarks/bench_ex7.py --variants "kit:" "xla:JIT_COMPILE=True" ...
+        [--set SETTING=VALUE ...] [--batch-size B] [--ex9]
+    python benchmarks/bench_ex7.py --variants "kit:" "all slices:SKIP_EMPTY_SLICES=False" ...
 
 ``--root`` holds (or receives) the 40-case sample: the default is a folder under the
 system's temporary directory, kept between runs, so that only the first run builds it.
@@ -80,6 +82,8 @@ def main() -> None:
     parser.add_argument("--precision", default="auto")
     parser.add_argument("--patients", type=int, default=40, help="cases of the sample (the notebooks': 40)")
     parser.add_argument("--batch-size", type=int, default=None)
+    parser.add_argument("--ex9", action="store_true",
+                        help="Ex 9 instead: training.train(cfg) with augment=True, the splits streamed from the cache")
     parser.add_argument("--set", action="append", default=[], metavar="SETTING=VALUE")
     parser.add_argument("--variants", nargs="+", metavar="NAME:SETTING=VALUE,...")
     parser.add_argument("--json", type=Path, help="write the figures here (used by --variants)")
@@ -115,22 +119,27 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = training.TrainConfig(root=root, logdir=Path(tmp) / "logs", model_out=Path(tmp) / "ex7.weights.h5",
                                    epochs=args.epochs, width=args.width, precision=args.precision,
-                                   batch_size=args.batch_size or settings.BATCH_SIZE)
+                                   batch_size=args.batch_size or settings.BATCH_SIZE, augment=args.ex9)
         begin = time.perf_counter()
-        data = (training.load_split("train", root, progress=False), training.load_split("validation", root, progress=False))
+        if args.ex9:  # Ex 9's cell: training.train(cfg) reads the splits into the cache, or reuses it
+            data = None
+        else:
+            data = (training.load_split("train", root, progress=False),
+                    training.load_split("validation", root, progress=False))
         loaded = time.perf_counter()
         history = training.train(cfg, data=data, progress=False)
         end = time.perf_counter()
-    (x_train, _), (x_val, _) = data
+    n_train, n_val = (77 * len(read_split(split, root)) for split in ("train", "validation"))
     epochs, steps = marks["epoch"], marks["train_steps"]
     policy = resolve_precision(args.precision)[0]
-    print(f"Ex 7 as the notebook runs it: {len(read_split('train', root))} training patients ({len(x_train)} slices), "
-          f"{len(x_val)} validation slices, width {args.width}, {args.epochs} epochs, batch {cfg.batch_size}, "
+    print(f"Ex {9 if args.ex9 else 7} as the notebook runs it: {len(read_split('train', root))} training patients "
+          f"({n_train} slices), {n_val} validation slices, width {args.width}, {args.epochs} epochs, batch {cfg.batch_size}, "
           f"{policy}, TensorFlow {tf.__version__}, {os.cpu_count()} CPU(s)")
     print(f"  total, data read to last checkpoint: {end - begin:7.1f} s   target <= 180 s   "
           f"{'ok' if end - begin <= 180 else 'MISSED'}")
-    print(f"    reading the two splits (load_split):       {loaded - begin:7.1f} s")
-    print(f"    building, compiling, first epoch (traced): {end - loaded - sum(epochs[1:]):7.1f} s "
+    if not args.ex9:
+        print(f"    reading the two splits (load_split):       {loaded - begin:7.1f} s")
+    print(f"    {'cache, ' if args.ex9 else ''}building, compiling, first epoch (traced): {end - loaded - sum(epochs[1:]):7.1f} s "
           f"(first epoch {epochs[0]:.1f} s)")
     print(f"    epochs 2-{args.epochs}: {sum(epochs[1:]):.1f} s, per epoch {sum(epochs[1:]) / max(len(epochs) - 1, 1):.1f} s: "
           f"training steps {sum(steps[1:]) / max(len(steps) - 1, 1):.1f} s, validation "
@@ -154,7 +163,7 @@ def compare(args) -> None:
             name, _, assignments = variant.partition(":")
             command = [sys.executable, __file__, "--root", str(args.root), "--epochs", str(args.epochs),
                        "--width", str(args.width), "--precision", args.precision, "--patients", str(args.patients),
-                       "--json", str(Path(tmp) / f"{index}.json")]
+                       "--json", str(Path(tmp) / f"{index}.json")] + (["--ex9"] if args.ex9 else [])
             environment = dict(os.environ)
             for assignment in filter(None, assignments.split(",")):
                 key, _, value = assignment.partition("=")
@@ -166,9 +175,9 @@ def compare(args) -> None:
             subprocess.run(command, check=True, env=environment)
             rows.append((name, json.loads((Path(tmp) / f"{index}.json").read_text())))
     base = rows[0][1]
-    print(f"\n{'variant':<24}{'total s':>9}{'x first':>9}{'epoch s':>9}{'x first':>9}   Dice WT/TC/ET   val loss")
+    print(f"\n{'variant':<30}{'total s':>9}{'x first':>9}{'epoch s':>9}{'x first':>9}   Dice WT/TC/ET   val loss")
     for name, row in rows:
-        print(f"{name:<24}{row['total']:9.1f}{row['total'] / base['total']:9.2f}{row['epoch']:9.1f}"
+        print(f"{name:<30}{row['total']:9.1f}{row['total'] / base['total']:9.2f}{row['epoch']:9.1f}"
               f"{row['epoch'] / base['epoch']:9.2f}   " + "/".join(f"{d:.3f}" for d in row["dice"])
               + f"   {row['val_loss']:.4f}")
 

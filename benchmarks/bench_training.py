@@ -29,7 +29,9 @@ matrix multiply measured in the same run.
 
 First, the hardware's limit (issue 22): float32 and bfloat16 matrix products on this machine,
 the convolution kernels oneDNN chose in each precision (``ONEDNN_VERBOSE``), and the
-network's training GFLOP/s at widths 4, 16 and 64 as a share of the matrix product's.
+network's training GFLOP/s at widths 4, 16 and 64 as a share of the matrix product's; then
+variants of the training step side by side (without the Dice metrics, without any metric,
+op determinism off, XLA's ``jit_compile``; ``--step-rounds 0`` skips them).
 """
 
 from __future__ import annotations
@@ -114,7 +116,7 @@ def onednn_kernels() -> dict:
 THREADS_PROBE = """
 import sys, time, numpy as np, tensorflow as tf
 from tp3.runtime import resolve_precision
-from tp3.training import compile_unet
+from tp3.training import compile_unet, pipeline_options
 from tp3.unet import build_unet, dtype_policy
 width, batch, steps = (int(v) for v in sys.argv[1:4])
 with dtype_policy(resolve_precision()[0]):
@@ -122,12 +124,69 @@ with dtype_policy(resolve_precision()[0]):
 rng = np.random.default_rng(0)
 x = tf.constant(rng.standard_normal((batch, 96, 96, 4), dtype=np.float32))
 y = tf.one_hot(rng.integers(0, 4, size=(batch, 96, 96)), 4)
-data = tf.data.Dataset.from_tensors((x, y)).repeat()
+data = tf.data.Dataset.from_tensors((x, y)).repeat().with_options(pipeline_options())
 model.fit(data, epochs=1, steps_per_epoch=3, verbose=0)
 start = time.perf_counter()
 model.fit(data, epochs=1, steps_per_epoch=steps, verbose=0)
 print(steps * batch / (time.perf_counter() - start))
 """
+
+STEP_PROBE = """
+import json, sys, numpy as np, tensorflow as tf, keras
+sys.path.insert(0, sys.argv[1])
+from bench_training import timed_in_turn
+from tp3 import metrics
+from tp3.runtime import resolve_precision
+from tp3.training import compile_unet, pipeline_options, seed_everything
+from tp3.unet import build_unet, dtype_policy
+width, batch, steps, rounds, deterministic = (int(v) for v in sys.argv[2:7])
+names = sys.argv[7:]
+
+def compiled(name):
+    model = build_unet(width)
+    if name == "kit":
+        return compile_unet(model)
+    chosen = {"no Dice metrics": ["accuracy"], "no metrics": [], "XLA (jit_compile)": None}[name]
+    if chosen is None:
+        model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy",
+                      metrics=["accuracy", *metrics.region_dice_metrics()], jit_compile=True)
+        return model
+    model.compile(optimizer=keras.optimizers.Adam(1e-3), loss="categorical_crossentropy", metrics=chosen)
+    return model
+
+if deterministic:
+    seed_everything(0)
+rng = np.random.default_rng(0)
+x = tf.constant(rng.standard_normal((batch, 96, 96, 4), dtype=np.float32))
+y = tf.one_hot(rng.integers(0, 4, size=(batch, 96, 96)), 4)
+data = tf.data.Dataset.from_tensors((x, y)).repeat().with_options(pipeline_options())
+with dtype_policy(resolve_precision()[0]):
+    runs = {name: (compiled(name), data) for name in names}
+seconds = timed_in_turn(runs, steps, rounds)
+print(json.dumps({name: steps * batch / float(np.median(values)) for name, values in seconds.items()}))
+"""
+
+#: Groups of training-step variants, each group timed in turn in a process of its own; the
+#: first of each group is its reference. XLA needs TensorFlow's op determinism off (Keras
+#: turns jit_compile off under it), hence its own process.
+STEP_GROUPS = ({"deterministic": 1, "names": ["kit", "no Dice metrics", "no metrics"]},
+               {"deterministic": 0, "names": ["kit", "XLA (jit_compile)"]})
+
+
+def step_variants(width: int, batch: int, steps: int, rounds: int) -> list:
+    """``[(group, {variant: slices/s})]`` of the training step (one in-memory batch) at ``width``."""
+    import json
+
+    results = []
+    for group in STEP_GROUPS:
+        done = subprocess.run([sys.executable, "-c", STEP_PROBE, str(Path(__file__).parent), str(width), str(batch),
+                               str(steps), str(rounds), str(group["deterministic"]), *group["names"]],
+                              capture_output=True, text=True)
+        if done.returncode:
+            raise SystemExit(f"the step probe failed:\n{done.stderr[-3000:]}")
+        results.append((group, json.loads(done.stdout.strip().splitlines()[-1])))
+    return results
+
 
 #: TensorFlow's thread pools, set through its environment variables (read when it starts).
 THREAD_VARIANTS = {"TensorFlow's default": {}, "inter-op 1": {"TF_NUM_INTEROP_THREADS": "1"},
@@ -152,7 +211,7 @@ def achieved_gflops(width: int, policy: str, batch: int, steps: int, rounds: int
     """Training GFLOP/s of the U-Net on one in-memory batch (the compute ceiling of the kit's run)."""
     import tensorflow as tf
 
-    from tp3.training import compile_unet
+    from tp3.training import compile_unet, pipeline_options
     from tp3.unet import build_unet, dtype_policy
 
     with dtype_policy(policy):
@@ -160,7 +219,7 @@ def achieved_gflops(width: int, policy: str, batch: int, steps: int, rounds: int
     rng = np.random.default_rng(0)
     x = tf.constant(rng.standard_normal((batch, 96, 96, 4), dtype=np.float32))
     y = tf.one_hot(rng.integers(0, 4, size=(batch, 96, 96)), 4)
-    data = tf.data.Dataset.from_tensors((x, y)).repeat()
+    data = tf.data.Dataset.from_tensors((x, y)).repeat().with_options(pipeline_options())
     seconds = timed_in_turn({policy: (model, data)}, steps, rounds)[policy]
     return steps * batch * 3 * conv_forward_flops(model) / statistics.median(seconds) / 1e9
 
@@ -272,7 +331,7 @@ def measure(width, root, x, y, batch, rounds) -> dict:
     from tp3.runtime import resolve_precision
     from tp3.settings import SEED
     from tp3.data import read_split
-    from tp3.training import compile_unet, make_dataset, seed_everything
+    from tp3.training import compile_unet, make_dataset, pipeline_options, seed_everything
     from tp3.unet import dtype_policy
     from tp3.unet import build_unet
 
@@ -285,7 +344,7 @@ def measure(width, root, x, y, batch, rounds) -> dict:
     random_x = tf.constant(rng.standard_normal((batch,) + x.shape[1:], dtype=np.float32))
     random_y = tf.one_hot(rng.integers(0, 4, size=(batch,) + y.shape[1:]), 4)
     inputs = {
-        "a": tf.data.Dataset.from_tensors((random_x, random_y)).repeat(),
+        "a": tf.data.Dataset.from_tensors((random_x, random_y)).repeat().with_options(pipeline_options()),
         "b": make_dataset(x, y, batch, shuffle=True, seed=SEED).repeat(),
         "c": make_dataset(x, y, batch, shuffle=True, augment=True, seed=SEED).repeat(),
         "d": naive_generator(root, read_split("train", root), batch, len(x)),
@@ -349,6 +408,8 @@ def main() -> None:
                         help="rounds of the thread-pool comparison at width 16 (0 skips it)")
     parser.add_argument("--limit-widths", type=_widths, default=[4, 16, 64],
                         help="widths whose GFLOP/s are compared with the matrix product's (default 4,16,64; '' skips)")
+    parser.add_argument("--step-rounds", type=int, default=3,
+                        help="rounds of the training-step variants at width 16 (metrics, XLA; 0 skips them)")
     args = parser.parse_args()
 
     import tensorflow as tf
@@ -377,6 +438,14 @@ def main() -> None:
               f"median of {args.thread_rounds} rounds run in turn), slices/s:")
         for name, rate in rates.items():
             print(f"  {name:<26}{rate:8.1f}{rate / first:8.2f}")
+    if args.step_rounds:
+        print(f"\nTraining-step variants (width 16, {auto}, one in-memory batch of {batch}, median of "
+              f"{args.step_rounds} rounds run in turn; a process per group, ratios to its first), slices/s:")
+        for group, rates in step_variants(16, batch, 24, args.step_rounds):
+            first = next(iter(rates.values()))
+            where = "op determinism on (the kit)" if group["deterministic"] else "op determinism off"
+            for name, rate in rates.items():
+                print(f"  {name + ', ' + where:<58}{rate:8.1f}{rate / first:8.2f}")
     print(f"\nPrecision: auto = {auto} ({why}); kit pipeline, slices/s, models timed in turn")
     if args.precision_widths:
         print(f"  {'width':>5}{'float32':>10}{'auto':>10}{'auto/float32':>14}")

@@ -46,9 +46,10 @@ def test_stream_dataset_gives_make_dataset_batches(course_root):
     images, classes = training.load_split("train", course_root, progress=False)
     cached = cache.split_cache("train", course_root, progress=False)
     rounded = images.astype(np.float16).astype(np.float32)
-    for augment in (False, True):
-        memory = training.make_dataset(rounded, classes, 16, shuffle=True, augment=augment, seed=3)
-        streamed = training.stream_dataset(cached, 16, shuffle=True, augment=augment, seed=3)
+    for augment, skip_empty in ((False, False), (True, False), (False, True)):
+        memory = training.make_dataset(rounded, classes, 16, shuffle=True, augment=augment, seed=3,
+                                       skip_empty=skip_empty)
+        streamed = training.stream_dataset(cached, 16, shuffle=True, augment=augment, seed=3, skip_empty=skip_empty)
         for _epoch in range(2):  # reshuffled alike every epoch
             for (xa, ya), (xb, yb) in zip(memory.take(3), streamed.take(3)):
                 np.testing.assert_allclose(xa.numpy(), xb.numpy(), atol=1e-5)

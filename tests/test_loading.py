@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import ndimage
 
-from tp3 import preprocessing, training
+from tp3 import preprocessing, settings, training
 from tp3.augment import augment_numpy
 
 
@@ -40,6 +40,31 @@ def test_dataset_batches(validation):
     assert x.shape == (8, 96, 96, 4) and x.dtype.name == "float32"
     assert y.shape == (8, 96, 96, 4) and y.dtype.name == "float32"
     np.testing.assert_array_equal(y.numpy().sum(axis=-1), 1.0)
+
+
+def test_training_batches_can_leave_out_slices_without_brain(validation, monkeypatch):
+    images, classes = validation
+    empty = np.flatnonzero(~images.any(axis=(1, 2, 3)))
+    assert len(empty), "the sample's volumes start and end with slices outside the brain"
+    np.testing.assert_array_equal(training.brain_slices(images), np.setdiff1d(np.arange(len(images)), empty))
+
+    def batches(**options):
+        return np.concatenate([x.numpy() for x, _ in training.make_dataset(images, classes, 64, **options)])
+    kept = batches(shuffle=True, skip_empty=True)
+    assert len(kept) == len(images) - len(empty) and kept.reshape(len(kept), -1).any(axis=1).all()
+    assert len(batches(shuffle=True)) == len(images)  # settings.SKIP_EMPTY_SLICES is off
+    monkeypatch.setattr(settings, "SKIP_EMPTY_SLICES", True)
+    assert len(batches(shuffle=True)) == len(kept)
+    assert len(batches(shuffle=False)) == len(images)  # validation keeps every slice
+    with pytest.raises(ValueError, match="no slice holds brain"):
+        training.make_dataset(np.zeros_like(images[:4]), classes[:4], 8, shuffle=True)
+
+
+def test_kit_batches_are_not_autotuned(validation):
+    # Autotuning made the end of an epoch wait ~10 s on its thread (tp3/settings.py, DATA_AUTOTUNE).
+    images, classes = validation
+    for shuffle in (True, False):
+        assert training.make_dataset(images, classes, 8, shuffle=shuffle).options().autotune.enabled is False
 
 
 def test_bad_input(tmp_path, course_root):

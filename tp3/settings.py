@@ -34,7 +34,7 @@ SMOKE_SAMPLE_PATIENTS = 10
 
 # --- The network (Ex 5-6) ------------------------------------------------------------
 #: Base width of the U-Net (filters of its first level). 16 (1.9 M parameters) trains an
-#: epoch of the 40-case sample in about half a minute on 2 CPU cores in bfloat16; 64
+#: epoch of the 40-case sample in about 13 s on 2 CPU cores in bfloat16 (docs/speed.md); 64
 #: (31 M) is the paper's network, the default when a GPU is visible (Colab).
 UNET_WIDTH_CPU = 16
 UNET_WIDTH_GPU = 64
@@ -47,6 +47,20 @@ EPOCHS = 10
 SMOKE_EPOCHS = 2
 BATCH_SIZE = 32
 LEARNING_RATE = 1e-3
+#: Leave out of the training batches the slices without any brain (all four modalities 0,
+#: at the ends of the volume: 4.6 of a patient's 77 on average in the sample, 0 to 12).
+#: Off: Ex 7 ran 2 % faster without them, and ended with a higher validation loss (0.0110
+#: against 0.0090) and ET Dice 0.014 lower (docs/speed.md). Validation never skips them.
+SKIP_EMPTY_SLICES = False
+#: TensorFlow's deterministic kernels (tf.config.experimental.enable_op_determinism): the
+#: same seed gives the same run on one machine.
+OP_DETERMINISM = True
+#: tf.data's autotuning of the input pipeline. Off: at the end of an epoch, Keras deletes the
+#: epoch's iterator, and the deletion waits for the autotuner's thread, which sleeps up to
+#: about 10 s between its rounds; all cores then stay idle (seen with gdb on TensorFlow 2.21,
+#: every other epoch or so: 20 s epochs instead of 11). The pipeline's parallel maps then use
+#: one thread per core, which is what the autotuner chose anyway on 2 cores.
+DATA_AUTOTUNE = False
 #: The learning rate is multiplied by LR_DECAY every LR_DECAY_EVERY epochs: a no-op in
 #: the notebooks' short runs, it lets long runs (Ex 10's references) settle.
 LR_DECAY = 0.5

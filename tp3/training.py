@@ -2,6 +2,7 @@
 
 Ex 7   ``load_split`` (a split in memory), ``make_dataset`` (batches, one-hot labels),
        ``stream_dataset`` (the same batches from the cache of :mod:`tp3.cache`, any course size),
+       ``brain_slices`` (slices to keep when ``settings.SKIP_EMPTY_SLICES``), ``pipeline_options``,
        ``precision`` (16-bit maths where the hardware is fast at it), ``compile_unet`` (Adam,
        cross-entropy, accuracy and Dice WT/TC/ET), ``step_decay`` (for ``LearningRateScheduler``),
        ``make_callbacks`` (``SaveBestModel``, TensorBoard, LR schedule, CSV log, ``PredictionImages``),
@@ -52,15 +53,16 @@ from .tblogs import IMAGES_TAG, SCALAR_TAGS, spaced_epochs
 from .unet import INPUT_SHAPE, build_unet, dtype_policy
 from .viz import prediction_grid
 
-__all__ = ["TrainConfig", "seed_everything", "load_split", "make_dataset", "stream_dataset", "precision",
-           "compile_unet", "step_decay", "preview_slices", "slice_names", "PredictionImages", "TensorBoardLogs",
+__all__ = ["TrainConfig", "seed_everything", "load_split", "make_dataset", "brain_slices", "stream_dataset",
+           "pipeline_options", "precision", "compile_unet", "step_decay", "preview_slices", "slice_names", "PredictionImages", "TensorBoardLogs",
            "SaveBestModel", "ProgressBar", "make_callbacks", "save_config", "train"]
 
 
 def seed_everything(seed: int) -> None:
     """The one place where training randomness is seeded (Python, numpy, TensorFlow)."""
     keras.utils.set_random_seed(seed)
-    tf.config.experimental.enable_op_determinism()
+    if settings.OP_DETERMINISM:
+        tf.config.experimental.enable_op_determinism()
 
 
 def load_split(split: str, root=None, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
@@ -98,9 +100,10 @@ PATIENT_BYTES = COURSE_SHAPE[0] * int(np.prod(COURSE_SHAPE[1:])) * (len(MODALITI
 
 def _check_fits_in_memory(split: str, n_patients: int, available: int | None = None) -> None:
     """Refuse, saying what to call instead, a split that would not fit: ``load_split`` holds it,
-    and ``make_dataset`` gives TensorFlow a copy (twice its size in all)."""
+    and ``make_dataset`` gives TensorFlow a copy (twice its size in all; three times at the peak
+    when it copies the slices with brain first, :data:`tp3.settings.SKIP_EMPTY_SLICES`)."""
     available = available if available is not None else available_memory()
-    needed = 2 * n_patients * PATIENT_BYTES
+    needed = (3 if settings.SKIP_EMPTY_SLICES else 2) * n_patients * PATIENT_BYTES
     if available is not None and needed > 0.8 * available:
         raise MemoryError(
             f"the {split} split ({n_patients} patients) needs about {needed / 1e9:.1f} GB in memory "
@@ -110,13 +113,16 @@ def _check_fits_in_memory(split: str, n_patients: int, available: int | None = N
 
 
 def make_dataset(images: np.ndarray, classes: np.ndarray, batch_size: int, shuffle: bool,
-                 augment: bool = False, seed: int = 0):
+                 augment: bool = False, seed: int = 0, skip_empty: bool | None = None):
     """``tf.data.Dataset`` of ``(images (B, 96, 96, 4) float32, one-hot (B, 96, 96, 4) float32)``
     from a split held in memory (:func:`load_split`). Ex 7.
 
     Shuffled every epoch (deterministically for a seed) when ``shuffle``; augmented per
     batch with seeds drawn from ``tf.data.Dataset.random`` (new each epoch, same for the
-    same seed) when ``augment``. :func:`stream_dataset` gives the same batches from the cache.
+    same seed) when ``augment``. ``skip_empty`` leaves out the slices without brain
+    (:func:`brain_slices`); by default (None) training batches (``shuffle``) do so when
+    :data:`tp3.settings.SKIP_EMPTY_SLICES`, validation batches never.
+    :func:`stream_dataset` gives the same batches from the cache.
     """
     if len(images) == 0:
         raise ValueError("no slices to train on: the split is empty")
@@ -124,16 +130,37 @@ def make_dataset(images: np.ndarray, classes: np.ndarray, batch_size: int, shuff
         raise ValueError(f"expected images (N, {', '.join(map(str, INPUT_SHAPE))}) and classes "
                          f"(N, {', '.join(map(str, INPUT_SHAPE[:2]))}), got "
                          f"{images.shape} and {classes.shape}")
+    if _skips_empty(skip_empty, shuffle):
+        kept = brain_slices(images)
+        if len(kept) == 0:
+            raise ValueError("no slices to train on: no slice holds brain (every image is 0)")
+        if len(kept) < len(images):
+            images, classes = images[kept], classes[kept]
     dataset = tf.data.Dataset.from_tensor_slices((images, classes))
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
     return _training_batches(dataset.batch(batch_size), augment, seed)
 
 
-def stream_dataset(cached: CachedSplit, batch_size: int, shuffle: bool, augment: bool = False, seed: int = 0):
-    """The batches of :func:`make_dataset` (same order, same augmentation for the same seed;
-    float16 rounding aside) read from the cache (:func:`tp3.cache.split_cache`) batch by
-    batch: memory does not grow with the course. Ex 7/9 on a big course; what :func:`train` uses."""
+def brain_slices(images) -> np.ndarray:
+    """Indices of the slices that hold brain (any modality non-zero) of images ``(N, 96, 96, 4)``,
+    in increasing order; read in chunks, so a memory-mapped cache is never copied whole. Ex 7."""
+    chunk = 1024
+    kept = [np.flatnonzero(np.any(images[start:start + chunk] != 0, axis=(1, 2, 3))) + start
+            for start in range(0, len(images), chunk)]
+    return np.concatenate(kept) if kept else np.zeros(0, np.int64)
+
+
+def _skips_empty(skip_empty: bool | None, shuffle: bool) -> bool:
+    return (shuffle and settings.SKIP_EMPTY_SLICES) if skip_empty is None else bool(skip_empty)
+
+
+def stream_dataset(cached: CachedSplit, batch_size: int, shuffle: bool, augment: bool = False, seed: int = 0,
+                   skip_empty: bool | None = None):
+    """The batches of :func:`make_dataset` (same order, same augmentation, same slices left out
+    for the same seed; float16 rounding aside) read from the cache
+    (:func:`tp3.cache.split_cache`) batch by batch: memory does not grow with the course.
+    Ex 7/9 on a big course; what :func:`train` uses."""
     def load(indices):
         images, classes = tf.numpy_function(cached.read, [indices], (tf.float32, tf.uint8), stateful=False)
         images.set_shape((None,) + INPUT_SHAPE)
@@ -141,9 +168,12 @@ def stream_dataset(cached: CachedSplit, batch_size: int, shuffle: bool, augment:
         return images, classes
 
     # Shuffling indices draws the permutation make_dataset's shuffle draws over the slices.
-    dataset = tf.data.Dataset.range(cached.count)
+    kept = brain_slices(cached.images()) if _skips_empty(skip_empty, shuffle) else np.arange(cached.count)
+    if len(kept) == 0:
+        raise ValueError(f"no slices to train on: the {cached.split} split holds no brain")
+    dataset = tf.data.Dataset.from_tensor_slices(kept)
     if shuffle:
-        dataset = dataset.shuffle(cached.count, seed=seed, reshuffle_each_iteration=True)
+        dataset = dataset.shuffle(len(kept), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     return _training_batches(dataset, augment, seed)
 
@@ -159,7 +189,15 @@ def _training_batches(batches, augment: bool, seed: int):
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     batches = batches.map(lambda x, y: (x, tf.one_hot(tf.cast(y, tf.int32), settings.N_CLASSES)),
                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return batches.prefetch(tf.data.AUTOTUNE)
+    return batches.prefetch(tf.data.AUTOTUNE).with_options(pipeline_options())
+
+
+def pipeline_options() -> tf.data.Options:
+    """The ``tf.data`` options of the kit's batches: autotuning as :data:`tp3.settings.DATA_AUTOTUNE`
+    says (off by default: with it, the end of an epoch can wait ~10 s on its thread)."""
+    options = tf.data.Options()
+    options.autotune.enabled = settings.DATA_AUTOTUNE
+    return options
 
 
 @contextlib.contextmanager
