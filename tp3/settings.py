@@ -53,13 +53,13 @@ LEARNING_RATE = 1e-3
 #: against 0.0090) and ET Dice 0.014 lower (docs/speed.md). Validation never skips them.
 SKIP_EMPTY_SLICES = False
 #: TensorFlow's deterministic kernels (tf.config.experimental.enable_op_determinism): the
-#: same seed gives the same run on one machine.
+#: same seed gives the same run on one machine, for about 4 % of Ex 7's time on a CPU.
 OP_DETERMINISM = True
 #: tf.data's autotuning of the input pipeline. Off: at the end of an epoch, Keras deletes the
-#: epoch's iterator, and the deletion waits for the autotuner's thread, which sleeps up to
-#: about 10 s between its rounds; all cores then stay idle (seen with gdb on TensorFlow 2.21,
-#: every other epoch or so: 20 s epochs instead of 11). The pipeline's parallel maps then use
-#: one thread per core, which is what the autotuner chose anyway on 2 cores.
+#: epoch's iterator, and the deletion waits for the autotuner's thread, which waits out a
+#: timer of up to ~10 s; all cores stay idle meanwhile (seen with gdb; TensorFlow 2.16, 2.20
+#: and 2.21; every other epoch or so: Ex 7's epochs took 20 s instead of 12). Off, the same
+#: batches come as fast (docs/speed.md).
 DATA_AUTOTUNE = False
 #: The learning rate is multiplied by LR_DECAY every LR_DECAY_EVERY epochs: a no-op in
 #: the notebooks' short runs, it lets long runs (Ex 10's references) settle.
