@@ -129,11 +129,11 @@ def main() -> None:
         loaded = time.perf_counter()
         history = training.train(cfg, data=data, progress=False)
         end = time.perf_counter()
-    n_train, n_val = (77 * len(read_split(split, root)) for split in ("train", "validation"))
+    n_train, n_val = (len(read_split(split, root)) for split in ("train", "validation"))
     epochs, steps = marks["epoch"], marks["train_steps"]
     policy = resolve_precision(args.precision)[0]
-    print(f"Ex {9 if args.ex9 else 7} as the notebook runs it: {len(read_split('train', root))} training patients "
-          f"({n_train} slices), {n_val} validation slices, width {args.width}, {args.epochs} epochs, batch {cfg.batch_size}, "
+    print(f"Ex {9 if args.ex9 else 7} as the notebook runs it: {n_train} training patients "
+          f"({77 * n_train} slices), {77 * n_val} validation slices, width {args.width}, {args.epochs} epochs, batch {cfg.batch_size}, "
           f"{policy}, TensorFlow {tf.__version__}, {os.cpu_count()} CPU(s)")
     print(f"  total, data read to last checkpoint: {end - begin:7.1f} s   target <= 180 s   "
           f"{'ok' if end - begin <= 180 else 'MISSED'}")

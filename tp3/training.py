@@ -47,15 +47,16 @@ from .files import write_text_atomic
 from .layout import LABEL_SUFFIX, MODALITIES
 from .metrics import region_dice_metrics
 from .modelfile import save_unet
-from .preprocessing import COURSE_SHAPE, labels_to_classes
+from .preprocessing import COURSE_SHAPE, brain_mask, labels_to_classes
 from .runtime import TrainConfig, available_memory, default_workers, resolve_precision
 from .tblogs import IMAGES_TAG, SCALAR_TAGS, spaced_epochs
 from .unet import INPUT_SHAPE, build_unet, dtype_policy
 from .viz import prediction_grid
 
 __all__ = ["TrainConfig", "seed_everything", "load_split", "make_dataset", "brain_slices", "stream_dataset",
-           "pipeline_options", "precision", "compile_unet", "step_decay", "preview_slices", "slice_names", "PredictionImages", "TensorBoardLogs",
-           "SaveBestModel", "ProgressBar", "make_callbacks", "save_config", "train"]
+           "pipeline_options", "precision", "compile_unet", "step_decay", "preview_slices", "slice_names",
+           "PredictionImages", "TensorBoardLogs", "SaveBestModel", "ProgressBar", "make_callbacks", "save_config",
+           "train"]
 
 
 def seed_everything(seed: int) -> None:
@@ -130,12 +131,9 @@ def make_dataset(images: np.ndarray, classes: np.ndarray, batch_size: int, shuff
         raise ValueError(f"expected images (N, {', '.join(map(str, INPUT_SHAPE))}) and classes "
                          f"(N, {', '.join(map(str, INPUT_SHAPE[:2]))}), got "
                          f"{images.shape} and {classes.shape}")
-    if _skips_empty(skip_empty, shuffle):
-        kept = brain_slices(images)
-        if len(kept) == 0:
-            raise ValueError("no slices to train on: no slice holds brain (every image is 0)")
-        if len(kept) < len(images):
-            images, classes = images[kept], classes[kept]
+    kept = _slices_to_use(images, skip_empty, shuffle, "no slice holds brain (every image is 0)")
+    if len(kept) < len(images):
+        images, classes = images[kept], classes[kept]
     dataset = tf.data.Dataset.from_tensor_slices((images, classes))
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
@@ -146,13 +144,21 @@ def brain_slices(images) -> np.ndarray:
     """Indices of the slices that hold brain (any modality non-zero) of images ``(N, 96, 96, 4)``,
     in increasing order; read in chunks, so a memory-mapped cache is never copied whole. Ex 7."""
     chunk = 1024
-    kept = [np.flatnonzero(np.any(images[start:start + chunk] != 0, axis=(1, 2, 3))) + start
+    kept = [np.flatnonzero(brain_mask(images[start:start + chunk]).any(axis=(1, 2))) + start
             for start in range(0, len(images), chunk)]
     return np.concatenate(kept) if kept else np.zeros(0, np.int64)
 
 
-def _skips_empty(skip_empty: bool | None, shuffle: bool) -> bool:
-    return (shuffle and settings.SKIP_EMPTY_SLICES) if skip_empty is None else bool(skip_empty)
+def _slices_to_use(images, skip_empty: bool | None, shuffle: bool, none_left: str) -> np.ndarray:
+    """Indices of the slices a dataset serves: all, or those with brain (``make_dataset``'s
+    ``skip_empty`` rule); ``none_left`` says why when none is left."""
+    skips = (shuffle and settings.SKIP_EMPTY_SLICES) if skip_empty is None else bool(skip_empty)
+    if not skips:
+        return np.arange(len(images))
+    kept = brain_slices(images)
+    if len(kept) == 0:
+        raise ValueError(f"no slices to train on: {none_left}")
+    return kept
 
 
 def stream_dataset(cached: CachedSplit, batch_size: int, shuffle: bool, augment: bool = False, seed: int = 0,
@@ -168,9 +174,7 @@ def stream_dataset(cached: CachedSplit, batch_size: int, shuffle: bool, augment:
         return images, classes
 
     # Shuffling indices draws the permutation make_dataset's shuffle draws over the slices.
-    kept = brain_slices(cached.images()) if _skips_empty(skip_empty, shuffle) else np.arange(cached.count)
-    if len(kept) == 0:
-        raise ValueError(f"no slices to train on: the {cached.split} split holds no brain")
+    kept = _slices_to_use(cached.images(), skip_empty, shuffle, f"the {cached.split} split holds no brain")
     dataset = tf.data.Dataset.from_tensor_slices(kept)
     if shuffle:
         dataset = dataset.shuffle(len(kept), seed=seed, reshuffle_each_iteration=True)
