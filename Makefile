@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # The venv's bin first: the notebooks' "python3" kernel must be the venv's Python.
 RUN := PATH=$(CURDIR)/$(VENV)/bin:$$PATH
 
-.PHONY: install demo test test-unit test-notebooks test-compat bench html students graphviz clean-data
+.PHONY: install demo test test-fast test-unit test-notebooks test-compat bench html students system-packages clean-data
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,22 +15,30 @@ $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PY) -m pip install --quiet -r requirements-dev.txt -e .
 	touch $(STAMP)
 
-# keras.utils.plot_model needs graphviz's `dot`: installed with apt when we are root.
-graphviz:
-	@command -v dot >/dev/null 2>&1 || { \
+# Debian packages beyond Python: graphviz's `dot` (keras.utils.plot_model) and bubblewrap's `bwrap`
+# (the sandbox of python -m tp3 grade), as command:package; installed with apt when we are root.
+SYSTEM_PACKAGES := dot:graphviz bwrap:bubblewrap
+system-packages:
+	@missing=""; for pair in $(SYSTEM_PACKAGES); do \
+	  command -v $${pair%%:*} >/dev/null 2>&1 || missing="$$missing $${pair#*:}"; done; \
+	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq graphviz >/dev/null; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	  else \
-	    echo "graphviz is missing: install it (Debian/Ubuntu: sudo apt-get install graphviz; macOS: brew install graphviz)"; \
-	  fi; }
+	    echo "missing:$$missing (Debian/Ubuntu: sudo apt-get install$$missing; macOS: brew install graphviz)"; \
+	  fi; fi
 
-install: $(STAMP) graphviz
+install: $(STAMP) system-packages
 
 demo: install
 	$(PY) -m tp3 demo
 
 test: install
 	$(MAKE) --no-print-directory test-unit test-notebooks
+
+# A contributor's quick loop: the house's structure, the metrics, the U-Net, the preprocessing.
+test-fast: install
+	$(RUN) TP3_SMOKE=1 $(PY) -m pytest -q -n 2 tests/test_structure.py tests/test_metrics.py tests/test_unet.py tests/test_preprocessing.py
 
 # Two test files at a time: a file's tests often wait on subprocesses or the disk (9 min
 # instead of 12 on 2 cores); then the tests marked `alone` (interrupts: beside another file's

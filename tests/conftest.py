@@ -51,3 +51,24 @@ def tiny_model(tmp_path_factory, tiny_data):
                       epochs=2, width=4, batch_size=16, learning_rate=3e-3)
     train(cfg, data=tiny_data, progress=False)
     return folder / "tiny.weights.h5"
+
+
+@pytest.fixture(scope="session")
+def two_origin_root(tmp_path_factory, course_root, synthetic_source):
+    """``course_root`` with a second patient in ``origin_data/`` (a training case's original
+    volumes, copied from ``synthetic_source``): what the checks of Ex 4 and 13 need to tell one
+    patient from another."""
+    import shutil
+
+    from tp3 import data, layout
+
+    root = tmp_path_factory.mktemp("two_origins") / "course"
+    shutil.copytree(course_root, root)
+    patient = data.read_split("train", root)[0]
+    source = next(p for p in synthetic_source.rglob(patient) if p.is_dir())
+    target = root / layout.ORIGIN_DATA / patient
+    target.mkdir()
+    for volume in layout.VOLUMES:
+        shutil.copy(source / layout.original_name(patient, volume), target)
+    assert len(data.list_origin_patients(root)) == 2
+    return root

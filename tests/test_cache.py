@@ -68,12 +68,72 @@ def test_changed_slices_rebuild_the_cache(own_root, capsys):
 
 
 def test_stale_cache_says_why_it_is_rebuilt(own_root, capsys, monkeypatch):
+    from tp3 import data, preprocessing
+
     cache.split_cache("validation", own_root, progress=False)
     capsys.readouterr()
-    monkeypatch.setattr(cache, "preprocessing_version", lambda: "another kit")
+    monkeypatch.setattr(data.load_image, "__doc__", "edited")  # a docstring is no preprocessing
+    cache.split_cache("validation", own_root, progress=False)
+    assert capsys.readouterr().out == ""
+    monkeypatch.setattr(preprocessing, "VERSION", preprocessing.VERSION + 1)
     cache.split_cache("validation", own_root, progress=False)
     out = capsys.readouterr().out
     assert out.count("\n") == 1 and "the kit's preprocessing changed" in out
+
+
+#: load_image (and the classes) of the fixed patient below, summed up, by preprocessing VERSION.
+GOLDEN_LOAD_IMAGE = {1: [347193, 347193, 347193, 347193, 0, 0, 0, 0, 0.489257864, 0.48925779, 0.489257889, 0.48925782,
+                         -2.459e-06, 0.000192757, -9.7861e-05, 4.3929e-05, 674836, 0, 34796, 0]}
+
+
+def _fixed_patient(root):
+    """A patient of 77 slices whose values come from a seeded generator (not the synthetic
+    generator, which has versions of its own): a bright 'brain' disc on a zero background."""
+    import SimpleITK as sitk
+
+    rng = np.random.default_rng(7)
+    patient = "FIXED_0001"
+    folder = root / layout.DATA / patient
+    folder.mkdir(parents=True)
+    y, x = np.mgrid[:96, :96]
+    brain = (y - 48) ** 2 + (x - 50) ** 2 < 38 ** 2
+    for index, volume in enumerate(layout.VOLUMES):
+        for z in range(77):
+            values = (rng.gamma(4.0, 50.0 * (index + 1), (96, 96)) * brain).astype(np.float32)
+            if volume == layout.LABEL_SUFFIX:
+                values = np.where(brain & (rng.random((96, 96)) < 0.1), 2, 0).astype(np.uint8)
+            sitk.WriteImage(sitk.GetImageFromArray(values), str(folder / layout.slice_name(patient, volume, z)))
+    return patient
+
+
+def _load_image_summary(root, patient) -> list:
+    """What load_image returns for ``patient``, in 20 numbers that any change of its brain mask,
+    normalisation or class mapping moves (robust to the last bits of float arithmetic, which a
+    hash of the array is not across CPUs and numpy versions)."""
+    from tp3 import data, preprocessing
+
+    images = data.load_image(patient, root).astype(np.float64)
+    classes = preprocessing.labels_to_classes(data.read_slices(patient, layout.LABEL_SUFFIX, root))
+    ramp = np.linspace(-1, 1, images.shape[1])[None, :, None, None] * np.linspace(0, 1, images.shape[2])[None, None, :, None]
+    axes = (0, 1, 2)
+    return [*np.count_nonzero(images, axis=axes), *images.mean(axis=axes), *(images ** 2).mean(axis=axes),
+            *(images * ramp).mean(axis=axes), *np.bincount(classes.ravel(), minlength=4)]
+
+
+def test_load_image_is_the_preprocessing_its_version_names(tmp_path, monkeypatch):
+    """Change what load_image returns (the brain mask, the normalisation) and this fails until
+    tp3.preprocessing.VERSION is bumped and its digest added above: caches are keyed by it."""
+    from tp3 import preprocessing
+
+    patient = _fixed_patient(tmp_path)
+    summary = _load_image_summary(tmp_path, patient)
+    golden = GOLDEN_LOAD_IMAGE.get(preprocessing.VERSION)
+    assert golden is not None and np.allclose(summary, golden, rtol=1e-6, atol=1e-6), (
+        f"load_image changed: bump tp3.preprocessing.VERSION and add {preprocessing.VERSION + 1}: "
+        f"{[round(float(v), 9) for v in summary]}")
+    # the test sees a change of the brain mask
+    monkeypatch.setattr(preprocessing, "brain_mask", lambda images: np.ones(images.shape[:-1], bool))
+    assert not np.allclose(_load_image_summary(tmp_path, patient), golden, rtol=1e-6, atol=1e-6)
 
 
 def test_truncated_or_foreign_array_is_never_used(own_root, capsys):

@@ -61,15 +61,29 @@ def test_ex3(course_root):
     rejects(lambda: checks.check_ex3(path, size, (1.0, 1.0), origin, direction), "GetSpacing")
 
 
-def test_ex4(course_root):
-    patient = data.list_origin_patients(course_root)[0]
+def test_ex4(two_origin_root):
+    course_root = two_origin_root
+    patient, other = data.list_origin_patients(course_root)[:2]
     original = data.load_original(patient, "flair", course_root)
     processed = data.read_slices(patient, "flair", course_root)[45]
-    checks.check_ex4(original, processed, original[90])
-    rejects(lambda: checks.check_ex4(original, processed, original[:, :, 90]), "not an axial", "original[2 * z]")
-    rejects(lambda: checks.check_ex4(original, processed, original[:, 90]), "not an axial")
-    rejects(lambda: checks.check_ex4(original[::2], processed, original[90]), "(155, 240, 240)")
-    rejects(lambda: checks.check_ex4(original, original[90], original[90]), "(96, 96)")
+    check = lambda *answer, p=patient, z=45: checks.check_ex4(*answer, p, z, course_root)
+    check(original, processed, original[90])
+    check(original, processed, original[91])  # the exact height of slice 45
+    rejects(lambda: check(original, processed, original[:, :, 90]), "not an axial", "original[2 * z]")
+    rejects(lambda: check(original, processed, original[:, 90]), "not an axial")
+    rejects(lambda: check(original[::2], processed, original[90]), "(155, 240, 240)")
+    rejects(lambda: check(original, original[90], original[90]), "(96, 96)")
+    # the slips a shape cannot see: the wrong height, modality or patient
+    rejects(lambda: check(original, processed, original[45]), "at height 45", "original[2 * z]")
+    t1ce = data.load_original(patient, "t1ce", course_root)
+    rejects(lambda: check(t1ce, processed, t1ce[90]), "the t1ce volume")
+    elsewhere = data.load_original(other, "flair", course_root)
+    rejects(lambda: check(elsewhere, processed, elsewhere[90]), f"{other}'s volume")
+    rejects(lambda: check(original, data.read_slices(patient, "flair", course_root)[44], original[90]),
+            "it is slice 44")
+    rejects(lambda: check(original, data.read_slices(patient, "t2", course_root)[45], original[90]),
+            "not " + patient)
+    rejects(lambda: check(original, processed, original[90], p="nobody"), "not a patient")
 
 
 # --- Ex 5-6: the network ----------------------------------------------------------------
@@ -77,7 +91,14 @@ def test_ex4(course_root):
 def test_ex5():
     from keras import layers
 
-    from tp3.unet import DownConvBlock, UpConvBlock, build_unet
+    from tp3 import unet
+    from tp3.unet import build_unet
+
+    def DownConvBlock(x, filters):  # noqa: N802 (the kit's blocks, as a student would type them in the cell)
+        return unet.DownConvBlock(x, filters)
+
+    def UpConvBlock(x, skip, filters):  # noqa: N802
+        return unet.UpConvBlock(x, skip, filters)
 
     checks.check_ex5(DownConvBlock, UpConvBlock)
     # the models the check built do not number the student's next model's layers (Ex 6's summary)
@@ -102,6 +123,30 @@ def test_ex5():
         return layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
 
     rejects(lambda: checks.check_ex5(DownConvBlock, up_one_conv), "parameters")
+
+    def down(activation="relu", skip_after_first=False, pool=layers.MaxPooling2D):
+        def block(x, filters):
+            first = layers.Conv2D(filters, 3, padding="same", activation=activation)(x)
+            second = layers.Conv2D(filters, 3, padding="same", activation=activation)(first)
+            skip = first if skip_after_first else second
+            return skip, pool(2)(second)
+        return block
+
+    def up(order="skip first"):
+        def block(x, skip, filters):
+            x = layers.Conv2DTranspose(filters, 2, strides=2, padding="same")(x)
+            x = layers.Concatenate()([skip, x] if order == "skip first" else [x, skip])
+            x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+            return layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
+        return block
+
+    checks.check_ex5(down(), up())  # written by the student: passes
+    checks.check_ex5(down(), up("x first"))  # either concatenation order is right
+    rejects(lambda: checks.check_ex5(down(activation=None), up()), "without activation", "activation='relu'")
+    rejects(lambda: checks.check_ex5(down(activation="sigmoid"), up()), "sigmoid", "ReLU")
+    rejects(lambda: checks.check_ex5(down(skip_after_first=True), up()), "skip is the output of its first")
+    rejects(lambda: checks.check_ex5(down(pool=layers.AveragePooling2D), up()), "maximum")
+    rejects(lambda: checks.check_ex5(unet.DownConvBlock, unet.UpConvBlock), "the kit's own", "yourself")
 
 
 def test_ex6():
@@ -140,6 +185,45 @@ def test_ex7(tmp_path):
     rejects(lambda: checks.check_ex7(good, tmp_path), "not those of this run")
     log_losses(good["loss"])
     rejects(lambda: checks.check_ex7(good, tmp_path), "PredictionImages")
+
+
+class _History:
+    """What model.fit returns: the curves, and the run's parameters (batches per epoch)."""
+
+    def __init__(self, history, steps):
+        self.history, self.params = history, {"epochs": len(history["loss"]), "steps": steps, "verbose": 0}
+
+
+def test_ex7_judges_the_data_trained_on(course_root, tmp_path):
+    from tp3.checks.training_checks import _steps_slip
+
+    splits = data.load_splits(course_root)
+    (tmp_path / "config.json").write_text(json.dumps({"batch_size": 16}))
+    batches = lambda split: -(-len(splits[split]) * 77 // 16)
+    _steps_slip(batches("train"), tmp_path, course_root)
+    if batches("validation") != batches("train"):
+        rejects(lambda: _steps_slip(batches("validation"), tmp_path, course_root), "fitted on the validation set")
+    rejects(lambda: _steps_slip(batches("train") * 2, tmp_path, course_root), "training split makes")
+
+
+def test_ex7_judges_the_loss_and_the_model_file(course_root, tiny_model, tmp_path):
+    import shutil
+
+    from tp3.checks.training_checks import validation_loss
+
+    cross_entropy = validation_loss(tiny_model, course_root)
+    model_path = tmp_path / "best.weights.h5"
+    shutil.copy(tiny_model, model_path)
+    history = {"loss": [1.2, 0.6], "val_loss": [cross_entropy * 1.3, cross_entropy], "val_dice_wt": [0.1, 0.5]}
+    checks.check_ex7(history, model_path=model_path, root=course_root)
+    # binary cross-entropy logs other values than the saved model's categorical cross-entropy
+    binary = {**history, "val_loss": [cross_entropy, cross_entropy / 4]}
+    rejects(lambda: checks.check_ex7(binary, model_path=model_path, root=course_root), "categorical_crossentropy")
+    rejects(lambda: checks.check_ex7(history, model_path=tmp_path / "none.weights.h5", root=course_root),
+            "SaveBestModel")
+    (tmp_path / "broken.weights.h5").write_bytes(b"not a weights file")
+    rejects(lambda: checks.check_ex7(history, model_path=tmp_path / "broken.weights.h5", root=course_root),
+            "load_model")
 
 
 @pytest.fixture(scope="module")
@@ -214,13 +298,17 @@ def test_ex12(course_root, predicted, tmp_path):
     exported = numpy2nifti(mask, reference, tmp_path / "pred.nii.gz")
     truth = data.load_original(patient, "seg", course_root)
     checks.check_ex12_truth(truth, patient, course_root)
-    checks.check_ex12(exported, reference)
+    checks.check_ex12(exported, reference, mask, patient, course_root)
+    as_truth = numpy2nifti(truth, reference, tmp_path / "truth.nii.gz")
+    rejects(lambda: checks.check_ex12(as_truth, reference, mask, patient, course_root), "holds the ground truth")
+    rejects(lambda: checks.check_ex12(exported, reference, np.zeros_like(mask), patient, course_root),
+            "not predict_mask")
     slices = data.read_slices(patient, "seg", course_root)
     rejects(lambda: checks.check_ex12_truth(slices, patient, course_root), "not the 96 x 96 slices")
     rejects(lambda: checks.check_ex12_truth(mask, patient, course_root), "origin_data seg")
     wrong_geometry = sitk.GetImageFromArray(mask)
     sitk.WriteImage(wrong_geometry, str(tmp_path / "bare.nii.gz"))
-    rejects(lambda: checks.check_ex12(tmp_path / "bare.nii.gz", reference), "numpy2nifti")
+    rejects(lambda: checks.check_ex12(tmp_path / "bare.nii.gz", reference, mask, patient, course_root), "numpy2nifti")
 
 
 def test_ex13(course_root, predicted):
@@ -239,3 +327,21 @@ def test_ex13(course_root, predicted):
     rejects(lambda: checks.check_ex13(evalAllSample(prediction, truth), prediction, prediction, patient, course_root),
             "ground truth is not")
     rejects(lambda: checks.check_ex13(evalAllSample(prediction, truth)["WT"], prediction, truth), "WT, TC and ET")
+
+
+def test_ex13_loop(two_origin_root, tiny_model):
+    from tp3.checks.evaluation_checks import kit_results
+    from tp3.predict import load_model
+
+    course_root = two_origin_root
+    model = load_model(tiny_model)
+    patients = data.list_origin_patients(course_root)
+    all_results = {p: kit_results(model, p, course_root) for p in patients}
+    checks.check_ex13_loop(all_results, model, course_root)
+    same = {p: all_results[patients[0]] for p in patients}  # one patient's volumes at every turn
+    rejects(lambda: checks.check_ex13_loop(same, model, course_root), "same metrics")
+    swapped = dict(all_results)
+    swapped[patients[1]] = {r: {**v, "dice": v["dice"] / 2 + 0.01} for r, v in all_results[patients[1]].items()}
+    rejects(lambda: checks.check_ex13_loop(swapped, model, course_root), patients[1], "the prediction first")
+    rejects(lambda: checks.check_ex13_loop({patients[0]: all_results[patients[0]]}, model, course_root),
+            "one entry per patient")

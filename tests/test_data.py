@@ -107,11 +107,31 @@ def test_a_sample_of_another_size_is_kept_with_a_notice(tmp_path, capsys):
     assert capsys.readouterr().out == ""
 
 
+def test_a_record_is_believed_only_as_far_as_what_it_claims_is_there(tmp_path, capsys):
+    """Course folders deleted (Colab's file browser), the records left: our sample is built
+    again; an instructor's data is not rebuilt behind their back, the error says what is gone."""
+    root = sample.ensure_sample(tmp_path / "ours", n_patients=3, workers=2, progress=False)
+    patient = data.list_origin_patients(root)[0]
+    shutil.rmtree(root / layout.ORIGIN_DATA / patient)
+    (root / layout.DATASETS / "test.txt").unlink()
+    capsys.readouterr()
+    sample.ensure_sample(root, n_patients=3, workers=2, progress=False)
+    assert "building the sample again" in capsys.readouterr().out
+    assert data.list_origin_patients(root) == [patient] and data.read_split("test", root)
+    manifest = json.loads(layout.record_path(root, layout.PREPARE_MANIFEST).read_text())
+    manifest["source"] = "/somewhere/MICCAI_BraTS_2019_Data_Training"
+    layout.record_path(root, layout.PREPARE_MANIFEST).write_text(json.dumps(manifest))
+    shutil.rmtree(root / layout.ORIGIN_DATA / patient)
+    with pytest.raises(FileNotFoundError, match=f"origin_data/{patient}.*python -m tp3 prepare"):
+        sample.ensure_sample(root, progress=False)
+
+
 def test_a_sample_from_an_older_generator_is_kept_with_a_notice(course_root, tmp_path, capsys):
     """Runs and logs depend on the data: an older synthetic sample is not replaced silently,
     nor used silently."""
     root = tmp_path / "old"
-    shutil.copytree(course_root / "data", root / "data")
+    for folder in layout.COURSE_DATA_DIRS:
+        shutil.copytree(course_root / folder, root / folder)
     manifest = json.loads(layout.record_path(course_root, layout.PREPARE_MANIFEST).read_text())
     manifest["source"] = str(root / layout.SAMPLE_CACHE)  # as the default sample records it
     # where a kit before December 2026 kept it, with no sample record: read, not rewritten

@@ -35,9 +35,17 @@ def _imported_modules(path: Path) -> set[str]:
     return {name for name in found if name == "tp3" or name.startswith("tp3.")}
 
 
+def _module_files(module: str) -> list[Path]:
+    """A module's file, or every file of a package."""
+    single = PACKAGE / f"{module}.py"
+    return [single] if single.is_file() else sorted((PACKAGE / module).glob("*.py"))
+
+
 @pytest.mark.parametrize("module", EXERCISE_MODULES)
 def test_exercise_modules_do_not_import_the_tools_or_the_notebook_layer(module):
-    imported = _imported_modules(PACKAGE / f"{module}.py")
+    files = _module_files(module)
+    assert files, f"tp3.{module} is neither a module nor a package"
+    imported = set().union(*(_imported_modules(path) for path in files))
     assert not [name for name in imported if name.startswith(("tp3.tools", "tp3.course"))], imported
 
 

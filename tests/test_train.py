@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 
 import keras
@@ -265,10 +266,11 @@ def test_notebook_ex7_cells_build_what_train_builds(course_root, tiny_data):
 def test_train_config_validates_and_takes_paths(tmp_path):
     cfg = TrainConfig(logdir=tmp_path / "logs", model_out=tmp_path / "m.weights.h5", root=tmp_path)
     assert cfg.logdir == str(tmp_path / "logs")  # Paths become str: config.json stays JSON
-    json.dumps(cfg.__dict__)
+    json.dumps(dataclasses.asdict(cfg))  # what save_config writes
     for bad, message in (({"epochs": 0}, "epochs"), ({"width": 2.5}, "width"), ({"batch_size": True}, "batch_size"),
                          ({"learning_rate": 0}, "learning_rate"), ({"precision": "int8"}, "precision"),
-                         ({"model_out": "m.keras"}, "weights.h5")):
+                         ({"model_out": "m.keras"}, "weights.h5"), ({"augment": "yes"}, "augment must be True or False"),
+                         ({"augment": 1}, "augment"), ({"learning_rate": "1e-3"}, "learning_rate must be a number")):
         with pytest.raises(ValueError, match=message):
             TrainConfig(**{"logdir": "l", "model_out": "m.weights.h5", **bad})
 
@@ -319,7 +321,8 @@ def test_every_config_field_is_a_flag(first_run):
     cfg, _ = first_run
     help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
     for field in dataclasses.fields(TrainConfig):
-        assert "--" + field.name.replace("_", "-") in help_text
+        if field.name != "augmentation":  # an object: set in --config's file (or tp3/settings.py)
+            assert "--" + field.name.replace("_", "-") in help_text
     on = training_config(build_parser().parse_args(["train", "--config", f"{cfg.logdir}/config.json", "--augment"]))
     off = training_config(build_parser().parse_args(
         ["train", "--config", f"{cfg.logdir}/config.json", "--no-augment", "--lr-decay", "0.9"]))
@@ -394,3 +397,36 @@ def test_shipped_reference_logs_show_in_tensorboard(run):
         tags = set(multiplexer.GetAccumulator(name).Tags()["tensors"])
         assert not [tag for tag in tags if "vs_iterations" in tag or tag.startswith("epoch_")]
         assert len(multiplexer.Tensors(name, SCALAR_TAGS["loss"][0])) == 200
+
+
+def test_a_setting_changed_at_run_time_takes_effect(tiny_data, tmp_path, monkeypatch):
+    """Notebook 04 invites students to change the ranges in tp3.settings: the next augmentation
+    and the next TrainConfig use them, config.json records them, and a value of the wrong kind
+    is refused."""
+    from tp3 import augment, settings
+    from tp3.runtime import AugmentRanges
+    from tp3.training import save_config
+
+    (images, classes), _ = tiny_data
+    most = np.argsort(-(classes > 0).sum(axis=(1, 2)))[:4]
+    images, classes = images[most], classes[most]
+    assert (classes > 0).sum() > 400
+    before = augment.augment_numpy(images, classes, seed=3)
+    monkeypatch.setattr(settings, "MAX_ROTATION_DEG", 90.0)
+    monkeypatch.setattr(settings, "NOISE_STD", 0.5)
+    after = augment.augment_numpy(images, classes, seed=3)
+    assert not np.array_equal(before[1], after[1]) and np.std(after[0] - before[0]) > 0.1
+    monkeypatch.setattr(settings, "LEARNING_RATE", 0.01)
+    monkeypatch.setattr(settings, "SKIP_EMPTY_SLICES", True)
+    cfg = TrainConfig(logdir=tmp_path / "logs", model_out=tmp_path / "m.weights.h5", root=tmp_path)
+    assert (cfg.augmentation.max_rotation_deg, cfg.learning_rate, cfg.skip_empty_slices) == (90.0, 0.01, True)
+    recorded = json.loads(save_config(cfg).read_text())
+    assert recorded["augmentation"]["max_rotation_deg"] == 90.0 and recorded["op_determinism"] == settings.OP_DETERMINISM
+    assert TrainConfig.load(tmp_path / "logs" / "config.json") == cfg
+    for bad, message in (({"max_rotation_deg": "45"}, "max_rotation_deg must be a number"),
+                         ({"scale_range": (1.2, 0.8)}, "scale_range must be two numbers"),
+                         ({"flip_probability": 2}, "at most 1")):
+        with pytest.raises(ValueError, match=message):
+            TrainConfig(logdir="l", model_out="m.weights.h5", augmentation=AugmentRanges(**bad))
+    with pytest.raises(ValueError, match="skip_empty_slices must be True or False"):
+        TrainConfig(logdir="l", model_out="m.weights.h5", skip_empty_slices="no")

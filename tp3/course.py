@@ -10,41 +10,16 @@ module outside :mod:`tp3.tools` that uses an instructor tool, to build the defau
 from __future__ import annotations
 
 import ast
-import contextlib
-import importlib
 import inspect
-import os
 import shutil
-import sys
 import textwrap
 from pathlib import Path
 
 from . import layout, runtime
+from .runtime import quiet_tensorflow_import  # noqa: F401 (the notebooks' and tests' name for it)
 
 #: The two reference runs of Ex 10: {label: folder under tensorboard_logs/}.
 REFERENCE_RUNS = {"without augmentation": "no_augmentation", "with augmentation": "augmentation"}
-
-
-@contextlib.contextmanager
-def _stderr_to_devnull():
-    """Point file descriptor 2 at /dev/null for the block: TensorFlow's C++ start-up lines are
-    written there directly, before any log level is read, and bypass Python's ``sys.stderr``."""
-    sys.stderr.flush()
-    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
-    os.dup2(devnull, 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-        os.close(devnull)
-
-
-def quiet_tensorflow_import() -> None:
-    """Import TensorFlow without its C++ start-up lines (oneDNN, CUDA probing). An import that
-    fails still raises, with its Python traceback, once stderr is back."""
-    with _stderr_to_devnull():
-        importlib.import_module("tensorflow")
 
 
 def setup(progress: bool = True) -> Path:

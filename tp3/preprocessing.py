@@ -29,6 +29,11 @@ from .settings import BRATS_LABELS, LABEL_TO_CLASS, N_CLASSES
 #: The one BraTS label whose class number differs: enhancing tumour, label 4 = class 3.
 ET_LABEL = 4
 
+#: The version of what the network gets from the slice files (:func:`tp3.data.load_image`: reading,
+#: :func:`brain_mask`, :func:`normalise`; :func:`labels_to_classes`). Bump it with any change to
+#: these numbers: cached splits (:mod:`tp3.cache`) are keyed by it, and a test that computes
+#: ``load_image`` on a fixed patient fails until it is bumped (tests/test_cache.py).
+VERSION = 1
 ORIGINAL_SHAPE = (155, 240, 240)
 CROP = (slice(None), slice(24, 216), slice(24, 216))
 CROPPED_SHAPE = (155, 192, 192)

@@ -111,6 +111,6 @@ POINTS = {"ex1": 2, "ex2": 2, "ex3": 3, "ex4": 3,          # 01_data
           "ex5": 6, "ex6": 4,                              # 02_network
           "ex7": 10,                                       # 03_training
           "ex8": 4, "ex9": 6,                              # 04_augmentation
-          "ex11": 4, "ex12_truth": 2, "ex12": 2, "ex13": 2}  # 05_prediction_evaluation
+          "ex11": 3, "ex12_truth": 2, "ex12": 2, "ex13": 2, "ex13_loop": 1}  # 05_prediction_evaluation
 #: Seconds a submitted notebook may run when graded (smoke mode: the solutions take 0.5-2 min).
 GRADING_TIMEOUT_S = 600

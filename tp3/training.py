@@ -48,7 +48,7 @@ from .layout import LABEL_SUFFIX, MODALITIES
 from .metrics import region_dice_metrics
 from .modelfile import save_unet
 from .preprocessing import COURSE_SHAPE, brain_mask, labels_to_classes
-from .runtime import TrainConfig, available_memory, default_workers, resolve_precision
+from .runtime import AugmentRanges, TrainConfig, available_memory, default_workers, resolve_precision
 from .tblogs import IMAGES_TAG, SCALAR_TAGS, spaced_epochs
 from .unet import INPUT_SHAPE, build_unet, dtype_policy
 from .viz import prediction_grid
@@ -59,10 +59,12 @@ __all__ = ["TrainConfig", "seed_everything", "load_split", "make_dataset", "brai
            "train"]
 
 
-def seed_everything(seed: int) -> None:
-    """The one place where training randomness is seeded (Python, numpy, TensorFlow)."""
+def seed_everything(seed: int, op_determinism: bool | None = None) -> None:
+    """The one place where training randomness is seeded (Python, numpy, TensorFlow);
+    ``op_determinism`` (default ``settings.OP_DETERMINISM``, read now) also makes TensorFlow's
+    kernels deterministic."""
     keras.utils.set_random_seed(seed)
-    if settings.OP_DETERMINISM:
+    if settings.OP_DETERMINISM if op_determinism is None else op_determinism:
         tf.config.experimental.enable_op_determinism()
 
 
@@ -114,13 +116,15 @@ def _check_fits_in_memory(split: str, n_patients: int, available: int | None = N
 
 
 def make_dataset(images: np.ndarray, classes: np.ndarray, batch_size: int, shuffle: bool,
-                 augment: bool = False, seed: int = 0, skip_empty: bool | None = None):
+                 augment: bool = False, seed: int = 0, skip_empty: bool | None = None,
+                 ranges: AugmentRanges | None = None):
     """``tf.data.Dataset`` of ``(images (B, 96, 96, 4) float32, one-hot (B, 96, 96, 4) float32)``
     from a split held in memory (:func:`load_split`). Ex 7.
 
     Shuffled every epoch (deterministically for a seed) when ``shuffle``; augmented per
     batch with seeds drawn from ``tf.data.Dataset.random`` (new each epoch, same for the
-    same seed) when ``augment``. ``skip_empty`` leaves out the slices without brain
+    same seed) when ``augment``, within ``ranges`` (default: the settings now; a
+    ``TrainConfig``'s ``augmentation``). ``skip_empty`` leaves out the slices without brain
     (:func:`brain_slices`); by default (None) training batches (``shuffle``) do so when
     :data:`tp3.settings.SKIP_EMPTY_SLICES`, validation batches never.
     :func:`stream_dataset` gives the same batches from the cache.
@@ -137,7 +141,7 @@ def make_dataset(images: np.ndarray, classes: np.ndarray, batch_size: int, shuff
     dataset = tf.data.Dataset.from_tensor_slices((images, classes))
     if shuffle:
         dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    return _training_batches(dataset.batch(batch_size), augment, seed)
+    return _training_batches(dataset.batch(batch_size), augment, seed, ranges)
 
 
 def brain_slices(images) -> np.ndarray:
@@ -162,7 +166,7 @@ def _slices_to_use(images, skip_empty: bool | None, shuffle: bool, none_left: st
 
 
 def stream_dataset(cached: CachedSplit, batch_size: int, shuffle: bool, augment: bool = False, seed: int = 0,
-                   skip_empty: bool | None = None):
+                   skip_empty: bool | None = None, ranges: AugmentRanges | None = None):
     """The batches of :func:`make_dataset` (same order, same augmentation, same slices left out
     for the same seed; float16 rounding aside) read from the cache
     (:func:`tp3.cache.split_cache`) batch by batch: memory does not grow with the course.
@@ -179,17 +183,18 @@ def stream_dataset(cached: CachedSplit, batch_size: int, shuffle: bool, augment:
     if shuffle:
         dataset = dataset.shuffle(len(kept), seed=seed, reshuffle_each_iteration=True)
     dataset = dataset.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return _training_batches(dataset, augment, seed)
+    return _training_batches(dataset, augment, seed, ranges)
 
 
-def _training_batches(batches, augment: bool, seed: int):
+def _training_batches(batches, augment: bool, seed: int, ranges: AugmentRanges | None):
     """Augment (optionally) and one-hot encode batches of ``(images, classes)``; prefetch."""
     from .augment import augment_batch
 
     if augment:
+        ranges = ranges or AugmentRanges()  # read once, here: the whole run uses the same ranges
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
         batches = tf.data.Dataset.zip((batches, seeds)).map(
-            lambda batch, pair: augment_batch(batch[0], batch[1], pair),
+            lambda batch, pair: augment_batch(batch[0], batch[1], pair, ranges),
             num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     batches = batches.map(lambda x, y: (x, tf.one_hot(tf.cast(y, tf.int32), settings.N_CLASSES)),
                           num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
@@ -220,25 +225,28 @@ def precision(requested: str | None = None):
         yield policy
 
 
-def compile_unet(model, learning_rate: float = settings.LEARNING_RATE):
+def compile_unet(model, learning_rate: float | None = None):
     """Adam + categorical cross-entropy (the handout's loss), accuracy and Dice WT/TC/ET. Ex 7.
 
     A model built under ``mixed_float16`` gets Keras' dynamic loss scaling (its optimizer
     is wrapped in a ``LossScaleOptimizer`` by ``compile``); bfloat16 needs none.
     """
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+    model.compile(optimizer=keras.optimizers.Adam(settings.LEARNING_RATE if learning_rate is None else learning_rate),
                   loss="categorical_crossentropy",
                   metrics=["accuracy", *region_dice_metrics()])
     return model
 
 
-def step_decay(decay: float = settings.LR_DECAY, every: int = settings.LR_DECAY_EVERY):
+def step_decay(decay: float | None = None, every: int | None = None):
     """Ex 7: a schedule ``(epoch, lr) -> lr`` for ``keras.callbacks.LearningRateScheduler``: the
     rate the optimizer was compiled with, multiplied by ``decay`` every ``every`` epochs.
 
     It scales the current rate rather than setting one, so ``Adam(1e-2)`` decays from 1e-2:
-    the rate chosen at ``compile`` is the one that trains.
+    the rate chosen at ``compile`` is the one that trains. Defaults: ``settings.LR_DECAY`` and
+    ``settings.LR_DECAY_EVERY``, read now.
     """
+    decay = settings.LR_DECAY if decay is None else decay
+    every = settings.LR_DECAY_EVERY if every is None else every
     if not 0 < decay <= 1 or isinstance(every, bool) or not isinstance(every, int) or every < 1:
         raise ValueError(f"step_decay(decay, every): decay in (0, 1] and every a positive whole number "
                          f"of epochs, got {decay!r} and {every!r}")
@@ -248,10 +256,12 @@ def step_decay(decay: float = settings.LR_DECAY, every: int = settings.LR_DECAY_
     return schedule
 
 
-def preview_slices(classes: np.ndarray, n: int = settings.N_PREVIEW_SLICES) -> list[int]:
-    """Indices of ``n`` validation slices to watch during training, in increasing order:
-    the slice with the most tumour of each patient (:func:`tp3.data.most_tumour_slices`),
-    the patients with the most tumour first. ``classes`` ``(77 x patients, 96, 96)``."""
+def preview_slices(classes: np.ndarray, n: int | None = None) -> list[int]:
+    """Indices of ``n`` (default ``settings.N_PREVIEW_SLICES``) validation slices to watch during
+    training, in increasing order: the slice with the most tumour of each patient
+    (:func:`tp3.data.most_tumour_slices`), the patients with the most tumour first. ``classes``
+    ``(77 x patients, 96, 96)``."""
+    n = settings.N_PREVIEW_SLICES if n is None else n
     n_slices = COURSE_SHAPE[0]
     if len(classes) % n_slices:
         return sorted(most_tumour_slices(classes, n))
@@ -311,9 +321,13 @@ class PredictionImages(keras.callbacks.Callback):
 
 
 def hparams_of(cfg: TrainConfig) -> dict:
-    """The settings of a run that TensorBoard's HParams dashboard shows (paths left out)."""
-    return {key: value for key, value in dataclasses.asdict(cfg).items()
-            if key not in ("root", "logdir", "model_out")}
+    """The settings of a run that TensorBoard's HParams dashboard shows (paths left out; the
+    augmentation's ranges one by one, a range as text: the dashboard takes numbers and text)."""
+    values = {key: value for key, value in dataclasses.asdict(cfg).items()
+              if key not in ("root", "logdir", "model_out", "augmentation")}
+    for name, value in dataclasses.asdict(cfg.augmentation).items():
+        values[f"augmentation.{name}"] = str(value) if isinstance(value, tuple) else value
+    return values
 
 
 class TensorBoardLogs(keras.callbacks.Callback):
@@ -479,18 +493,19 @@ def train(cfg: TrainConfig, data=None, progress: bool = True):
     :func:`make_callbacks`, then ``model.fit``.
     """
     strategy = distribution_strategy()  # first: a refused TF_CONFIG stops the run before any work
-    seed_everything(cfg.seed)
+    seed_everything(cfg.seed, cfg.op_determinism)
     names = None
     if data is None:
         train_split, val_split = (split_cache(split, cfg.root, progress) for split in ("train", "validation"))
-        train_set = stream_dataset(train_split, cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed)
+        train_set = stream_dataset(train_split, cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed,
+                                   skip_empty=cfg.skip_empty_slices, ranges=cfg.augmentation)
         val_set = stream_dataset(val_split, cfg.batch_size, shuffle=False)
         keep = preview_slices(val_split.classes())
         preview, names = val_split.read(keep), list(val_split.patients)
     else:
         (x_train, y_train), (x_val, y_val) = data
         train_set = make_dataset(x_train, y_train, cfg.batch_size, shuffle=True, augment=cfg.augment,
-                                 seed=cfg.seed)
+                                 seed=cfg.seed, skip_empty=cfg.skip_empty_slices, ranges=cfg.augmentation)
         val_set = make_dataset(x_val, y_val, cfg.batch_size, shuffle=False)
         keep = preview_slices(y_val)
         preview = (x_val[keep], y_val[keep])

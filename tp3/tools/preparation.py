@@ -34,7 +34,8 @@ import numpy as np
 from .. import layout
 from ..data import read_image
 from ..files import DamagedFileError, all_whole, atomic_folder, exclusive, verify_written, write_text_atomic
-from ..layout import COURSE_DATA_DIRS, LABEL_SUFFIX, MODALITIES, PREPARE_MANIFEST, SPLITS, VOLUMES, slice_name
+from ..layout import (COURSE_DATA_DIRS, DATA, DATASETS, LABEL_SUFFIX, MODALITIES, ORIGIN_DATA, PREPARE_MANIFEST, SPLITS,
+                      VOLUMES, slice_name)
 from ..preprocessing import COURSE_SHAPE, CROP, CROPPED_SHAPE, ORIGINAL_SHAPE, check_labels, resize_image, resize_labels
 from ..settings import N_ORIGIN_PATIENTS, SEED, SPLIT_FRACTIONS
 from .sources import LAYOUT_MSD, CaseError, SourceCase, find_cases, locate
@@ -376,6 +377,23 @@ def write_record(root, record: str, content: dict) -> None:
 def read_manifest(root) -> dict:
     """The record of the last preparation in ``root`` (empty when there is none)."""
     return read_record(root, PREPARE_MANIFEST)
+
+
+def missing_from(root, manifest: dict) -> list[str]:
+    """What a finished preparation's ``manifest`` says it wrote but ``root`` no longer holds
+    (a folder deleted from Colab's file browser, space freed): split lists, patient folders,
+    original volumes, as paths relative to ``root``. Empty when all is there."""
+    root = Path(root)
+    gone = [f"{DATASETS}/{layout.split_name(split)}" for split in SPLITS if not layout.split_path(root, split).is_file()]
+    written = manifest.get("written") or {}
+    for patient in written.get(DATA, []):
+        if not (root / DATA / patient).is_dir():
+            gone.append(f"{DATA}/{patient}")
+    for patient in written.get(ORIGIN_DATA, []):
+        files = [root / ORIGIN_DATA / patient / layout.original_name(patient, volume) for volume in VOLUMES]
+        if not all(f.is_file() for f in files):
+            gone.append(f"{ORIGIN_DATA}/{patient}")
+    return gone
 
 
 def _prepare_job(job):

@@ -30,9 +30,19 @@ def ensure_sample(root=None, n_patients: int | None = None, seed: int = SEED,
     to rebuild it."""
     root = Path(root) if root is not None else course_root()
     _move_legacy_records(root)
-    if preparation.read_manifest(root).get("status") != "done":  # complete data may be read-only
+    manifest = preparation.read_manifest(root)
+    gone = preparation.missing_from(root, manifest) if manifest.get("status") == "done" else []
+    if gone and not _ours(manifest):
+        raise FileNotFoundError(
+            f"{root}: its course data is recorded as complete ({layout.PREPARE_MANIFEST}) but {len(gone)} of its "
+            f"entries are gone ({', '.join(gone[:3])}{'...' if len(gone) > 3 else ''}): prepare it again, "
+            f"python -m tp3 prepare --brats <the BraTS folder> --root {root} --force")
+    if gone:
+        print(f"The course data in {root} lacks {', '.join(gone[:3])}{'...' if len(gone) > 3 else ''} "
+              "(deleted?): building the sample again.")
+    if manifest.get("status") != "done" or gone:  # complete data may be read-only
         with exclusive(root, "sample (the course data)"):
-            _ensure_sample_locked(root, n_patients, seed, workers, progress)
+            _ensure_sample_locked(root, n_patients, seed, workers, progress, rebuild=bool(gone))
     _notice_if_outdated(root, preparation.read_manifest(root), n_patients or sample_patients())
     return root
 
@@ -49,9 +59,15 @@ def _move_legacy_records(root: Path) -> None:
                 pass
 
 
-def _ensure_sample_locked(root: Path, n_patients, seed, workers, progress) -> None:
-    if preparation.read_manifest(root).get("status") == "done":  # built while we waited
-        return
+def _ours(manifest: dict) -> bool:
+    """Course data this module built (not an instructor's BraTS, never rebuilt behind their back)."""
+    return str(manifest.get("source", "")).endswith(SAMPLE_CACHE)
+
+
+def _ensure_sample_locked(root: Path, n_patients, seed, workers, progress, rebuild: bool = False) -> None:
+    manifest = preparation.read_manifest(root)
+    if manifest.get("status") == "done" and not (rebuild and preparation.missing_from(root, manifest)):
+        return  # built while we waited
     n_patients = n_patients or sample_patients()
     workers = workers or default_workers()
     source = root / SAMPLE_CACHE
@@ -63,7 +79,8 @@ def _ensure_sample_locked(root: Path, n_patients, seed, workers, progress) -> No
         source.mkdir(parents=True)
         marker.write_text(recipe)
     synth.generate(source, n_patients, seed, workers=workers, progress=progress)
-    summary = preparation.prepare(source, root, seed=seed, workers=workers, progress=progress)
+    # force: what is left of our earlier sample is replaced (files the kit did not write are kept)
+    summary = preparation.prepare(source, root, seed=seed, workers=workers, progress=progress, force=rebuild)
     if summary.skipped:
         raise RuntimeError(f"the synthetic sample has bad cases: {summary.skipped}")
     # The originals needed later were copied to origin_data/; the rest is rebuilt on demand.
@@ -73,7 +90,7 @@ def _ensure_sample_locked(root: Path, n_patients, seed, workers, progress) -> No
 
 
 def _notice_if_outdated(root: Path, manifest: dict, wanted: int) -> None:
-    if not str(manifest.get("source", "")).endswith(SAMPLE_CACHE):
+    if not _ours(manifest):
         return  # real data, or cases an instructor made: not ours to judge
     generator = preparation.read_record(root, layout.SAMPLE_RECORD).get("generator", "v1")
     folders = [str(root / name) for name in layout.COURSE_DATA_DIRS]

@@ -102,6 +102,38 @@ MISTAKES = [
     Mistake("05_prediction_evaluation", "Ex 13", "ground truth's label 4 turned into the network's class 3",
             "results = evalAllSample(predict_mask, orig_mask)",
             "import numpy as np\nresults = evalAllSample(predict_mask, np.where(orig_mask == 4, 3, orig_mask))"),
+    # The slips of the walk-through of 2026-12-07 (issue 31) that used to pass with a tick: after the
+    # slips above, so that the fabricated class's students make the same ones as before.
+    Mistake("01_data", "Ex 4", "original slice at the processed slice's index, not its height",
+            "original_slice = original[2 * z]", "original_slice = original[z]"),
+    Mistake("01_data", "Ex 4", "T1 volume instead of FLAIR",
+            'f"{origin_patient}_flair.nii.gz"', 'f"{origin_patient}_t1.nii.gz"'),
+    Mistake("01_data", "Ex 4", "original slice of another patient",
+            "original_slice = original[2 * z]",
+            'original_slice = tp3.data.load_original(tp3.data.list_origin_patients(ROOT)[-1], "flair", ROOT)[2 * z]'),
+    Mistake("02_network", "Ex 5", "convolutions without activation",
+            'x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)\n    skip = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)',
+            'x = layers.Conv2D(filters, 3, padding="same")(x)\n    skip = layers.Conv2D(filters, 3, padding="same")(x)'),
+    Mistake("02_network", "Ex 5", "sigmoid instead of ReLU in the up block",
+            'x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)\n    x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)',
+            'x = layers.Conv2D(filters, 3, padding="same", activation="sigmoid")(x)\n    x = layers.Conv2D(filters, 3, padding="same", activation="sigmoid")(x)'),
+    Mistake("02_network", "Ex 5", "skip taken after the first convolution",
+            'skip = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)\n    pooled = layers.MaxPooling2D(2)(skip)',
+            'skip = x\n    x = layers.Conv2D(filters, 3, padding="same", activation="relu")(x)\n    pooled = layers.MaxPooling2D(2)(x)'),
+    Mistake("02_network", "Ex 5", "the kit's DownConvBlock imported instead of written",
+            "def DownConvBlock(x, filters):", "from tp3.unet import DownConvBlock\n\ndef _unused(x, filters):"),
+    Mistake("03_training", "Ex 7", "binary cross-entropy", 'loss="categorical_crossentropy"', 'loss="binary_crossentropy"'),
+    Mistake("03_training", "Ex 7", "fitted on the validation set",
+            "history = model.fit(train_set, validation_data=val_set,", "history = model.fit(val_set, validation_data=val_set,"),
+    Mistake("04_augmentation", "Ex 9", "augment='yes' (a string, not True)", "augment=True)", 'augment="yes")',
+            breaks_cell=True),
+    Mistake("05_prediction_evaluation", "Ex 12", "the ground truth exported as the prediction",
+            "exported = numpy2nifti(predict_mask, reference,", "exported = numpy2nifti(orig_mask, reference,"),
+    Mistake("05_prediction_evaluation", "Ex 13", "the same ground truth at every turn of the loop",
+            'truth_p = sitk.GetArrayFromImage(sitk.ReadImage(str(tp3.data.origin_path(p, "seg", ROOT))))',
+            "truth_p = orig_mask"),
+    Mistake("05_prediction_evaluation", "Ex 13", "the first patient's prediction at every turn of the loop",
+            "mask = get_mask2original_shape(model.predict(load_image(p, ROOT), verbose=0))", "mask = predict_mask"),
 ]
 
 #: Students making one typical mistake per notebook (the k-th of its list).
@@ -116,6 +148,16 @@ def apply_mistake(notebook, mistake: Mistake):
             cell.source = cell.source.replace(mistake.right, mistake.wrong, 1)
             return notebook
     raise ValueError(f"{mistake.notebook}: no solution cell holds {mistake.right!r}")
+
+
+def checked_by(notebook, mistake: Mistake) -> str:
+    """The grade_id of the self-check that first follows the solution cell ``mistake`` changes."""
+    found = False
+    for cell in notebook.cells:
+        found = found or (cell.cell_type == "code" and "BEGIN SOLUTION" in cell.source and mistake.right in cell.source)
+        if found and grade_id_of(cell) in checks(notebook):
+            return grade_id_of(cell)
+    raise ValueError(f"{mistake.notebook}: no self-check follows the cell holding {mistake.right!r}")
 
 
 def _append_to_answer(notebook, grade_id: str, code: str):
@@ -155,8 +197,7 @@ def fabricate_class(folder, solutions, students, names=None) -> dict:
             mistake = own[k % len(own)] if own else None
             notebook = apply_mistake(solution[n], mistake) if mistake else solution[n]
             put(student, f"{n}.ipynb", notebook)
-            wrong = {c: "error" if mistake.breaks_cell else "hint" for c in checks(notebook)
-                     if mistake and exercise_label(c).split(" (")[0] == mistake.exercise}
+            wrong = {checked_by(solution[n], mistake): "error" if mistake.breaks_cell else "hint"} if mistake else {}
             wrong.update(mistake.outcomes if mistake else ())
             _expect(expected, student, n, notebook, "passed", **wrong)
 

@@ -4,9 +4,12 @@
 Each notebook is recognised by its self-checks (a renamed file, ``Copy of 01_data.ipynb``,
 is still ``01_data``) and compared with the kit's student version of it: a locked cell the
 student edited (nbgrader's checksum differs) is put back and reported, outputs are cleared.
-It then runs in a worker process (:mod:`.run`), in a fresh temporary course root holding a
-copy of the smoke sample (never the instructor's course data), with ``HOME`` and ``TMPDIR``
-inside that root and a time limit. A self-check passes when its cell ran without an error.
+It then runs in a worker process (:mod:`.run`) whose kernel — the only process running student
+code — is sandboxed (:mod:`.sandbox`), in a fresh temporary course root holding a copy of the
+smoke sample (never the instructor's course data), with ``HOME`` and ``TMPDIR`` inside that root
+and a time limit. Each self-check records its answer (:mod:`tp3.checks.record`); once the kernel
+is gone, the grader judges every recorded answer itself (:mod:`.judge`), on its own copy of the
+sample: a check passes only when its recorded answer is right.
 
 Written to DIR: ``grades.csv`` (one row per student, notebook and self-check: points, max,
 outcome, detail), ``totals.csv`` (one row per student and notebook), ``summary.md`` (the
@@ -14,10 +17,11 @@ class's mean per exercise, hardest first) and ``feedback/<student>/<notebook>.ht
 executed notebook with its grades on top). Outcomes:
 
 =============== ===============================================================
-passed          the self-check ran without an error: its points
+passed          the answer the self-check recorded is right (judged by the grader): its points
 hint            the self-check rejected the answer (detail: its message and hint)
 not answered    the exercise's cell still raises ``NotImplementedError``
 error           the check (or what it needs) failed: the error's first line
+unverified      the check's cell ran, but no answer was recorded (``tp3.checks`` replaced?)
 timeout         the time limit struck before the check ran
 kernel died     the kernel exited before the check ran (``os._exit``, a crash)
 missing         no such notebook, or its self-check cell was deleted
@@ -27,8 +31,8 @@ duplicate       a second file for the same notebook; not graded
 grader error    the notebook could not be run (detail: why)
 =============== ===============================================================
 
-The exit code is 0 when every submitted file could be graded, 1 otherwise. Student code runs
-with the instructor's rights, as with nbgrader: this is not a sandbox (docs/instructors.md).
+The exit code is 0 when every submitted file could be graded, 1 otherwise. What the sandbox
+and the recorded answers protect, and what they do not: docs/grading.md.
 """
 
 from __future__ import annotations
@@ -40,7 +44,6 @@ import json
 import os
 import shutil
 import signal
-import site
 import subprocess
 import sys
 import tempfile
@@ -55,8 +58,10 @@ import nbformat
 from ... import layout
 from ...files import write_text_atomic
 from ...settings import GRADING_TIMEOUT_S, POINTS, SMOKE_SAMPLE_PATIENTS
+from . import sandbox
 from .cells import (SETUP_ID, check_id, checks, exercise_label, exercise_number, grade_id_of, graded_cells,
                     nbgrader_metadata)
+from .judge import RECORD_FOLDER, judge
 
 STUDENTS_FOLDER = layout.REPO_ROOT / "notebooks" / "students"
 #: A submission larger than this is refused unread (a notebook of the course is < 1 MB without outputs).
@@ -283,8 +288,9 @@ def _first_failure(executed, check) -> str:
     return ""
 
 
-def score(executed, master: Master, outcome: dict, notes: dict, student: str) -> list:
-    """One row per self-check of ``master`` for the executed notebook."""
+def score(executed, master: Master, outcome: dict, notes: dict, student: str, judged: dict) -> list:
+    """One row per self-check of ``master`` for the executed notebook; ``judged``: ``{grade_id:
+    (outcome, detail)}`` of the answers recorded (:func:`.judge.judge`), the only way to pass."""
     cells = graded_cells(executed)
     code_cells = [i for i, c in enumerate(executed.cells) if c.cell_type == "code"]
     stopped = outcome.get("cell")
@@ -300,9 +306,15 @@ def score(executed, master: Master, outcome: dict, notes: dict, student: str) ->
             continue
         error = _error(cell)
         blank = [a for a in master.answers[grade_id] if a in cells and _unanswered(cells[a], master.cells.get(a))]
-        if error is None and cell.get("execution_count") is not None:
-            rows.append(_row(student, master.name, label, points, points, "passed", detail("")))
-        elif error is not None and blank:
+        if grade_id in judged and not (blank and judged[grade_id][0] != "passed"):
+            verdict, text = judged[grade_id]
+            rows.append(_row(student, master.name, label, points if verdict == "passed" else 0, points, verdict,
+                             detail(text)))
+        elif error is None and cell.get("execution_count") is not None:
+            rows.append(_row(student, master.name, label, 0, points, "unverified",
+                             detail("the self-check's cell ran, but the kit's check recorded no answer "
+                                    "(tp3.checks replaced or silenced?)")))
+        elif blank:  # a check that ran on what a blank cell left (an empty dict) judges no answer
             rows.append(_row(student, master.name, label, 0, points, "not answered",
                              detail("its answer cell is still blank" if len(blank) == 1
                                     else f"{len(blank)} of its answer cells are still blank")))
@@ -337,14 +349,12 @@ def _course_copy(sample: Path, root: Path) -> None:
         (root / folder).mkdir()
 
 
-def _kernel_environment(root: Path) -> dict:
-    env = dict(os.environ)
-    env.update(TP3_ROOT=str(root), TP3_SMOKE="1", HOME=str(root / "home"), TMPDIR=str(root / "tmp"),
-               MPLBACKEND="Agg", PYTHONUSERBASE=site.getuserbase(), TF_CPP_MIN_LOG_LEVEL="3",
-               # the kernel spec's "python" must be this Python (as the Makefile's RUN does)
-               PATH=os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")]))
-    env.pop("TP3_SAMPLE_PATIENTS", None)
-    return env
+def _worker_environment(kernel: dict) -> dict:
+    """The worker's environment: the grader's, without what locates the grader (its folder,
+    its arguments), plus where the kernel spec and its sockets are."""
+    env = {name: value for name, value in os.environ.items()
+           if name not in ("PWD", "OLDPWD", "TP3_ROOT", "TP3_SAMPLE_PATIENTS", "JUPYTER_PATH", "JUPYTER_RUNTIME_DIR")}
+    return {**env, **kernel, "TP3_SMOKE": "1", "TF_CPP_MIN_LOG_LEVEL": "3"}
 
 
 class _Running:
@@ -362,19 +372,36 @@ class _Running:
                     pass
 
 
-def run_job(job: Job, sample: Path, work: Path, seconds: float, running: _Running | None = None) -> dict:
-    """Run one submission in its own course root under ``work``; returns its rows and the executed notebook."""
-    root = Path(tempfile.mkdtemp(prefix="root-", dir=work))
+def _answer_sources(notebook, master: Master, grade_id: str) -> list:
+    cells = graded_cells(notebook)
+    return [cells[a].source for a in master.answers[grade_id] if a in cells]
+
+
+def run_job(job: Job, sample: Path, work: Path, seconds: float, running: _Running | None = None,
+            sandboxed: bool = True) -> dict:
+    """Run one submission in its own course root under ``work``, then judge what it recorded;
+    returns its rows and the executed notebook.
+
+    ``work/job-*/``: ``root/`` (the kernel's course root, the only folder it may write),
+    ``runtime/`` (the kernel's sockets), ``jupyter/`` (its kernel spec) and what the worker
+    writes — the executed notebook, its outcome, its log — beside ``root/``, out of the kernel's
+    sight."""
+    job_dir = Path(tempfile.mkdtemp(prefix="job-", dir=work))
     try:
+        root, runtime = job_dir / "root", job_dir / "runtime"
+        root.mkdir()
+        runtime.mkdir()
         _course_copy(sample, root)
+        record = root / RECORD_FOLDER
+        kernel = sandbox.write_kernelspec(job_dir / "jupyter", root, runtime, record, sandboxed)
         notebook, notes, general = restore_locked_cells(job.notebook, job.master)
-        source, executed_path, result_path = root / f"{job.master.name}.ipynb", root / ".executed.ipynb", root / ".result.json"
+        source, executed_path, result_path = root / f"{job.master.name}.ipynb", job_dir / "executed.ipynb", job_dir / "result.json"
         nbformat.write(notebook, str(source))
         command = [sys.executable, "-m", "tp3.tools.grading.run", str(source), str(executed_path), str(result_path),
-                   "--seconds", str(seconds)]
-        log = (root / ".worker.log").open("wb")
+                   "--seconds", str(seconds), "--runtime", str(runtime), "--folder", str(root)]
+        log = (job_dir / "worker.log").open("wb")
         start = time.monotonic()
-        process = subprocess.Popen(command, cwd=root, env=_kernel_environment(root), stdout=log,
+        process = subprocess.Popen(command, cwd=job_dir, env=_worker_environment(kernel), stdout=log,
                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         if running:
             with running.lock:
@@ -390,17 +417,22 @@ def run_job(job: Job, sample: Path, work: Path, seconds: float, running: _Runnin
                 with running.lock:
                     running.processes.discard(process)
         elapsed = time.monotonic() - start
-        if result_path.is_file():
+        if process.returncode == 0 and result_path.is_file():
             outcome = json.loads(result_path.read_text())
             executed = nbformat.read(str(executed_path), as_version=4)
         else:
-            tail = (root / ".worker.log").read_text(errors="replace").strip().splitlines()[-1:] or [""]
+            tail = (job_dir / "worker.log").read_text(errors="replace").strip().splitlines()[-1:] or [""]
             status = "timeout" if elapsed >= seconds else "grader error"
             outcome = {"status": status, "cell": None, "seconds": round(elapsed, 1),
                        "message": f"time limit of {seconds:.0f} s" if status == "timeout"
                        else f"the worker stopped (exit {process.returncode}): {tail[0][:200]}"}
             executed = notebook
-        rows = score(executed, job.master, outcome, notes, job.student)
+        judged = {}
+        for grade_id in job.master.checks:
+            verdict = judge(record, grade_id, sample, _answer_sources(notebook, job.master, grade_id))
+            if verdict is not None:
+                judged[grade_id] = verdict
+        rows = score(executed, job.master, outcome, notes, job.student, judged)
         notes_all = job.notes + general
         if notes_all:
             for row in rows:
@@ -408,7 +440,7 @@ def run_job(job: Job, sample: Path, work: Path, seconds: float, running: _Runnin
         return {"job": job, "rows": rows, "executed": executed, "outcome": outcome, "notes": notes_all,
                 "seconds": round(elapsed, 1)}
     finally:
-        shutil.rmtree(root, ignore_errors=True)
+        shutil.rmtree(job_dir, ignore_errors=True)
 
 
 # --- Reports -------------------------------------------------------------------------------------
@@ -476,15 +508,23 @@ def _ready_output(out: Path, force: bool) -> None:
 
 
 def grade(submissions, out, jobs: int = 2, seconds: float = GRADING_TIMEOUT_S, sample=None,
-          force: bool = False, progress: bool = True, masters: dict | None = None) -> int:
+          force: bool = False, progress: bool = True, masters: dict | None = None, unsafe: bool = False) -> int:
     """Grade every submission of ``submissions`` into ``out`` (see the module's docstring).
 
     ``sample``: a course root to copy into each notebook's root (default: the smoke sample,
-    built once in a temporary folder). Returns the exit code: 0 when every submitted file
-    could be graded, else 1.
+    built once in a temporary folder). ``unsafe``: run the kernels without the sandbox (refused
+    otherwise where it cannot start). Returns the exit code: 0 when every submitted file could
+    be graded, else 1.
     """
     from tqdm.auto import tqdm
 
+    missing_sandbox = sandbox.unavailable()
+    if missing_sandbox and not unsafe:
+        raise RuntimeError(f"{missing_sandbox}: student code would run with your rights. To grade, "
+                           + sandbox.INSTALL_HINT)
+    if unsafe:
+        print("Warning: --unsafe: the notebooks run without the sandbox; student code can read and write "
+              "what you can (the grades are still the grader's own).", file=sys.stderr)
     out = Path(out)
     masters = masters or load_masters()
     found, rows = discover(submissions, masters)  # bad input is refused before anything is written
@@ -501,7 +541,7 @@ def grade(submissions, out, jobs: int = 2, seconds: float = GRADING_TIMEOUT_S, s
         sample = Path(sample)
         bar = tqdm(total=len(found), desc="grading", unit="notebook", disable=not progress)
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            futures = [pool.submit(run_job, job, sample, work, seconds, running) for job in found]
+            futures = [pool.submit(run_job, job, sample, work, seconds, running, not unsafe) for job in found]
             try:
                 for future in as_completed(futures):
                     result = future.result()

@@ -1,9 +1,11 @@
 """Run one submitted notebook, cell by cell, within a time limit (the grader's worker process).
 
-``python -m tp3.tools.grading.run NOTEBOOK EXECUTED RESULT --seconds S`` executes NOTEBOOK in
-a fresh kernel started in the notebook's folder (the grader's temporary course root), with
-errors allowed (a failing cell is graded, it does not stop the notebook), and writes the
-executed notebook to EXECUTED and ``{"status", "cell", "message", "seconds"}`` to RESULT:
+``python -m tp3.tools.grading.run NOTEBOOK EXECUTED RESULT --seconds S --runtime DIR`` executes
+NOTEBOOK in a fresh kernel of the kernel spec ``tp3-grading`` (:mod:`.sandbox`: the kernel is the
+only process in the sandbox; this worker, the grader's code, stays outside), talking to it
+through sockets in DIR, with errors allowed (a failing cell is graded, it does not stop the
+notebook), and writes the executed notebook to EXECUTED and ``{"status", "cell", "message",
+"seconds"}`` to RESULT — both outside the student's reach:
 ``status`` is ``complete``, ``timeout`` (the limit struck in code cell ``cell``) or
 ``kernel died`` (in cell ``cell``: ``exit()``, ``os._exit``, a crash). Cells marked
 ``# NBVAL_SKIP`` (TensorBoard's magics, which start a server) are not run.
@@ -28,12 +30,19 @@ SKIP_MARK = "# NBVAL_SKIP"
 KERNEL_START_S = 120
 
 
-def execute(notebook, seconds: float, folder) -> dict:
-    """Execute ``notebook`` (in place) in ``folder`` for at most ``seconds``; returns the outcome."""
+def execute(notebook, seconds: float, folder, runtime) -> dict:
+    """Execute ``notebook`` (in place) in ``folder`` for at most ``seconds``, the kernel's sockets
+    in ``runtime``; returns the outcome."""
+    from jupyter_client import AsyncKernelManager
     from nbclient import NotebookClient
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-    client = NotebookClient(notebook, kernel_name="python3", allow_errors=True, shutdown_kernel="immediate",
+    from .sandbox import KERNEL_NAME
+
+    # Sockets that are files: the sandboxed kernel has no network, not even the loopback.
+    manager = AsyncKernelManager(kernel_name=KERNEL_NAME, transport="ipc", ip=str(Path(runtime) / "kernel"),
+                            connection_file=str(Path(runtime) / "connection.json"))
+    client = NotebookClient(notebook, km=manager, allow_errors=True, shutdown_kernel="immediate",
                             startup_timeout=KERNEL_START_S, resources={"metadata": {"path": str(folder)}})
     start = time.monotonic()
     outcome = {"status": "complete", "cell": None, "message": ""}
@@ -64,10 +73,12 @@ def main(argv=None) -> int:
     parser.add_argument("executed", type=Path)
     parser.add_argument("result", type=Path)
     parser.add_argument("--seconds", type=float, required=True)
+    parser.add_argument("--runtime", type=Path, required=True)
+    parser.add_argument("--folder", type=Path, required=True, help="the kernel's working folder")
     args = parser.parse_args(argv)
     notebook = nbformat.read(str(args.notebook), as_version=4)
     try:
-        outcome = execute(notebook, args.seconds, args.notebook.parent)
+        outcome = execute(notebook, args.seconds, args.folder, args.runtime)
     except Exception as error:  # the kernel would not start, or nbclient failed: the grader reports it
         outcome = {"status": "grader error", "cell": None, "seconds": None,
                    "message": f"{type(error).__name__}: {str(error).strip().splitlines()[0] if str(error).strip() else ''}"}
