@@ -162,10 +162,10 @@ def test_full_disk_leaves_no_cache_a_later_run_would_trust(own_root, monkeypatch
     patients = training.read_split("train", own_root)
     real = cache.load_patient
 
-    def fail_on_last(patient, root):  # the arrays' headers and the first patients are written by then
+    def fail_on_last(patient, root, split=None):  # the arrays' headers and the first patients are written by then
         if patient == patients[-1]:
             raise OSError(errno.ENOSPC, "No space left on device")
-        return real(patient, root)
+        return real(patient, root, split)
 
     monkeypatch.setattr(cache, "load_patient", fail_on_last)
     monkeypatch.setattr(cache, "default_workers", lambda: 1)  # in this process, where the patch is
@@ -227,4 +227,8 @@ def test_several_machines_are_refused_with_the_reason(monkeypatch):
     with pytest.raises(ValueError, match="TF_CONFIG is not a JSON"):
         training.distribution_strategy()
     monkeypatch.delenv("TF_CONFIG")
-    assert training.distribution_strategy() is not None
+    import tensorflow as tf
+
+    # one machine without GPUs: TensorFlow's default strategy, the one used outside any scope
+    assert training.distribution_strategy() is tf.distribute.get_strategy()
+    assert not tf.distribute.has_strategy()

@@ -15,8 +15,8 @@ from tp3.layout import REPO_ROOT
 PACKAGE = REPO_ROOT / "tp3"
 #: The modules of the exercises and what they stand on: never the instructor tools, nor the
 #: notebooks' layer above them.
-EXERCISE_MODULES = ("augment", "checks", "data", "files", "layout", "metrics", "modelfile", "predict",
-                    "preprocessing", "runtime", "settings", "tblogs", "training", "unet", "viz")
+EXERCISE_MODULES = ("augment", "callbacks", "checks", "data", "files", "layout", "metrics", "modelfile", "pipeline",
+                    "predict", "preprocessing", "runtime", "settings", "tblogs", "training", "unet", "viz")
 
 
 def _imported_modules(path: Path) -> set[str]:
@@ -152,3 +152,17 @@ def test_the_readme_fits_two_screens_and_every_page_is_linked():
     for page in DOCS[1:]:
         if page.name != "README.md":
             assert f"]({page.name})" in index, f"docs/README.md does not link {page.name}"
+
+
+#: A module longer than this says why in its opening docstring ("Longer than ...").
+MAX_MODULE_LINES = 320
+
+
+def test_modules_are_short_or_say_why_they_are_not():
+    long = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        if len(path.read_text().splitlines()) > MAX_MODULE_LINES:
+            docstring = ast.get_docstring(ast.parse(path.read_text())) or ""
+            if "Longer than" not in docstring:
+                long.append(path.relative_to(REPO_ROOT).as_posix())
+    assert not long, f"modules over {MAX_MODULE_LINES} lines without a reason in their docstring: {long}"

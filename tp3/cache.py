@@ -30,7 +30,7 @@ import numpy as np
 
 from . import data, layout, preprocessing
 from .files import atomic_file, exclusive, write_text_atomic
-from .preprocessing import COURSE_SHAPE, labels_to_classes
+from .preprocessing import COURSE_SHAPE
 from .runtime import default_workers
 
 #: Bumped when the files' layout changes (the preprocessing has its own: tp3.preprocessing.VERSION).
@@ -228,7 +228,7 @@ def _build(split, patients, root, progress) -> CachedSplit:
                                                  _npy_header((count,) + COURSE_SHAPE[1:], CLASS_DTYPE))
             # Processes, not threads: reading slice files is mostly Python (nibabel), which
             # threads would take turns at.
-            read = functools.partial(_read_listed, split=split, root=str(root))
+            read = functools.partial(load_patient, root=str(root), split=split)
             for images, classes in tqdm(in_order(read, patients, processes=True), total=len(patients),
                                         unit="patient", desc=f"caching {split}", disable=not progress):
                 images_file.write(images.tobytes())
@@ -248,15 +248,6 @@ def _build(split, patients, root, progress) -> CachedSplit:
     offsets = (check_array(images_path, (count,) + SLICE_SHAPE, IMAGE_DTYPE),
                check_array(classes_path, (count,) + COURSE_SHAPE[1:], CLASS_DTYPE))
     return CachedSplit(split, patients, images_path, classes_path, count, *offsets)
-
-
-def _read_listed(patient: str, split: str, root: str):
-    try:
-        return load_patient(patient, root)
-    except FileNotFoundError as error:
-        raise FileNotFoundError(
-            f"patient {patient} is listed in datasets/{layout.split_name(split)} but its slices are "
-            f"missing ({error}); rebuild the course data or remove the line") from None
 
 
 def in_order(function, items, workers: int | None = None, processes: bool = False):
@@ -279,12 +270,11 @@ def in_order(function, items, workers: int | None = None, processes: bool = Fals
             yield result
 
 
-def load_patient(patient: str, root) -> tuple[np.ndarray, np.ndarray]:
-    """One patient as the cache stores it: images float16 ``(77, 96, 96, 4)`` (from
-    :func:`tp3.data.load_image`), classes uint8 ``(77, 96, 96)``."""
-    images = data.load_image(patient, root).astype(IMAGE_DTYPE)
-    classes = labels_to_classes(data.read_slices(patient, layout.LABEL_SUFFIX, root)).astype(CLASS_DTYPE)
-    return images, classes
+def load_patient(patient: str, root, split: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One patient as the cache stores it: :func:`tp3.data.read_patient`'s arrays, images as
+    float16 ``(77, 96, 96, 4)``, classes uint8 ``(77, 96, 96)``."""
+    images, classes = data.read_patient(patient, root, split)
+    return images.astype(IMAGE_DTYPE), classes.astype(CLASS_DTYPE)
 
 
 def _npy_header(shape, dtype) -> dict:

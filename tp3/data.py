@@ -178,6 +178,25 @@ def load_image(patient: str, root=None) -> np.ndarray:
     return X
 
 
+def read_patient(patient: str, root=None, split: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """One patient as the network trains on it: images float32 ``(77, 96, 96, 4)``
+    (:func:`load_image`) and classes uint8 ``(77, 96, 96)`` in {0,1,2,3} (label 4 -> class 3).
+    Ex 7 (``training.load_split`` and the cache of :mod:`tp3.cache` both read patients here).
+
+    ``split``: the split that lists the patient, named in the error when its slices are missing.
+    """
+    from .preprocessing import labels_to_classes
+
+    try:
+        return load_image(patient, root), labels_to_classes(read_slices(patient, layout.LABEL_SUFFIX, root))
+    except FileNotFoundError as error:
+        if split is None:
+            raise
+        raise FileNotFoundError(
+            f"patient {patient} is listed in datasets/{layout.split_name(split)} but its slices are "
+            f"missing ({error}); rebuild the course data or remove the line") from None
+
+
 def origin_dir(root=None) -> Path:
     path = _root(root) / layout.ORIGIN_DATA
     if not path.is_dir():

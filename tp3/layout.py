@@ -1,6 +1,7 @@
 """The course layout, in one place (as nnU-Net's ``paths.py``): which folders a course root
-holds and how every file in them is named. Every reader and writer of the kit uses these
-names; nothing else spells a folder or a file name of the course.
+holds and how every file in them is named. Every reader and writer of the kit builds its paths
+with these names (``tests/test_structure.py`` finds no other string constant holding one); the
+messages meant for people still name the folders in words ("read datasets/train.txt").
 
 ::
 

@@ -5,7 +5,8 @@ Ex 7   ``load_split`` (a split in memory), ``make_dataset`` (batches, one-hot la
        ``brain_slices`` (slices to keep when ``settings.SKIP_EMPTY_SLICES``), ``pipeline_options``,
        ``precision`` (16-bit maths where the hardware is fast at it), ``compile_unet`` (Adam,
        cross-entropy, accuracy and Dice WT/TC/ET), ``step_decay`` (for ``LearningRateScheduler``),
-       ``make_callbacks`` (``SaveBestModel``, TensorBoard, LR schedule, CSV log, ``PredictionImages``),
+       ``make_callbacks`` (``SaveBestModel``, TensorBoard, LR schedule, CSV log, ``PredictionImages``:
+       the callbacks are :mod:`tp3.callbacks`', reached from here as the handout does),
        ``TrainConfig`` + ``save_config``; ``train`` is those pieces in one call.
 Ex 9   the same with ``TrainConfig(augment=True)`` (``make_dataset(..., augment=True)``).
 
@@ -18,8 +19,8 @@ described, the settings for the HParams dashboard, prediction images of fixed va
 slices at up to 10 epochs, early ones included), ``training_log.csv`` and
 ``config.json`` — the full configuration, which ``--config DIR/config.json`` replays.
 
-Every slice is read once through :func:`tp3.data.load_image`, the network's one input path
-(as prediction reads it): into memory by :func:`load_split` (the notebook's Ex 7, a small
+Every patient is read once through :func:`tp3.data.read_patient` (:func:`tp3.data.load_image`,
+the network's one input path, as prediction reads it): into memory by :func:`load_split` (the notebook's Ex 7, a small
 course), or into the on-disk cache of :mod:`tp3.cache` (:func:`train`, any course). Then
 ``tf.data`` shuffles, batches, augments (optional) and one-hot encodes, so no batch waits on
 NIfTI decoding.
@@ -29,11 +30,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import os
 import sys
-import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import keras
@@ -41,17 +41,18 @@ import numpy as np
 import tensorflow as tf
 
 from . import settings
-from .cache import CachedSplit, split_cache
-from .data import load_image, most_tumour_slices, read_slices, read_split
+from .cache import in_order, split_cache
+# The callbacks live in their own module; students reach them here, as the handout's Ex 7 does.
+from .callbacks import PredictionImages, ProgressBar, SaveBestModel, TensorBoardLogs, preview_slices, slice_names
+from .data import read_patient, read_split
+# The tf.data pipeline lives in its own module; students reach it here, as the handout's Ex 7 does.
+from .pipeline import brain_slices, make_dataset, pipeline_options, stream_dataset
 from .files import write_text_atomic
-from .layout import LABEL_SUFFIX, MODALITIES
+from .layout import MODALITIES
 from .metrics import region_dice_metrics
-from .modelfile import save_unet
-from .preprocessing import COURSE_SHAPE, brain_mask, labels_to_classes
-from .runtime import AugmentRanges, TrainConfig, available_memory, default_workers, resolve_precision
-from .tblogs import IMAGES_TAG, SCALAR_TAGS, spaced_epochs
-from .unet import INPUT_SHAPE, build_unet, dtype_policy
-from .viz import prediction_grid
+from .preprocessing import COURSE_SHAPE
+from .runtime import TrainConfig, available_memory, resolve_precision
+from .unet import build_unet, dtype_policy
 
 __all__ = ["TrainConfig", "seed_everything", "load_split", "make_dataset", "brain_slices", "stream_dataset",
            "pipeline_options", "precision", "compile_unet", "step_decay", "preview_slices", "slice_names",
@@ -72,8 +73,9 @@ def load_split(split: str, root=None, progress: bool = True) -> tuple[np.ndarray
     """All slices of a split: images float32 ``(N, 96, 96, 4)`` normalised, classes uint8
     ``(N, 96, 96)`` in {0,1,2,3} (label 4 -> class 3), ``N = 77 x patients``. Ex 7.
 
-    Images are read by :func:`tp3.data.load_image`, the network's one input path; patients
-    are read side by side (SimpleITK and numpy release the GIL), in the split's order.
+    Patients are read by :func:`tp3.data.read_patient` (the network's one input path, which the
+    cache of :mod:`tp3.cache` reads too), side by side in threads (nibabel's gzip reading and numpy release the GIL; load_split
+    is about twice as fast with 2 workers, docs/speed.md), in the split's order.
     """
     from tqdm.auto import tqdm
 
@@ -83,17 +85,9 @@ def load_split(split: str, root=None, progress: bool = True) -> tuple[np.ndarray
                          "rebuild the course data with more cases (python -m tp3 prepare)")
     _check_fits_in_memory(split, len(patients))
 
-    def read(patient):
-        try:
-            return load_image(patient, root), labels_to_classes(read_slices(patient, LABEL_SUFFIX, root))
-        except FileNotFoundError as error:
-            raise FileNotFoundError(
-                f"patient {patient} is listed in datasets/{split}.txt but its slices are missing "
-                f"({error}); rebuild the course data or remove the line") from None
-
-    with ThreadPoolExecutor(default_workers()) as pool:
-        pairs = list(tqdm(pool.map(read, patients), total=len(patients), desc=f"loading {split}",
-                          unit="patient", disable=not progress))
+    read = functools.partial(read_patient, root=root, split=split)
+    pairs = list(tqdm(in_order(read, patients), total=len(patients), desc=f"loading {split}", unit="patient",
+                      disable=not progress))
     return np.concatenate([images for images, _ in pairs]), np.concatenate([classes for _, classes in pairs])
 
 
@@ -113,100 +107,6 @@ def _check_fits_in_memory(split: str, n_patients: int, available: int | None = N
             f"with make_dataset; this machine has {available / 1e9:.1f} GB free. Stream it from the "
             f"cache instead: training.train(cfg), or training.stream_dataset(tp3.cache.split_cache("
             f"{split!r}, ROOT), ...) in place of load_split + make_dataset")
-
-
-def make_dataset(images: np.ndarray, classes: np.ndarray, batch_size: int, shuffle: bool,
-                 augment: bool = False, seed: int = 0, skip_empty: bool | None = None,
-                 ranges: AugmentRanges | None = None):
-    """``tf.data.Dataset`` of ``(images (B, 96, 96, 4) float32, one-hot (B, 96, 96, 4) float32)``
-    from a split held in memory (:func:`load_split`). Ex 7.
-
-    Shuffled every epoch (deterministically for a seed) when ``shuffle``; augmented per
-    batch with seeds drawn from ``tf.data.Dataset.random`` (new each epoch, same for the
-    same seed) when ``augment``, within ``ranges`` (default: the settings now; a
-    ``TrainConfig``'s ``augmentation``). ``skip_empty`` leaves out the slices without brain
-    (:func:`brain_slices`); by default (None) training batches (``shuffle``) do so when
-    :data:`tp3.settings.SKIP_EMPTY_SLICES`, validation batches never.
-    :func:`stream_dataset` gives the same batches from the cache.
-    """
-    if len(images) == 0:
-        raise ValueError("no slices to train on: the split is empty")
-    if images.shape[1:] != INPUT_SHAPE or classes.shape != images.shape[:-1]:
-        raise ValueError(f"expected images (N, {', '.join(map(str, INPUT_SHAPE))}) and classes "
-                         f"(N, {', '.join(map(str, INPUT_SHAPE[:2]))}), got "
-                         f"{images.shape} and {classes.shape}")
-    kept = _slices_to_use(images, skip_empty, shuffle, "no slice holds brain (every image is 0)")
-    if len(kept) < len(images):
-        images, classes = images[kept], classes[kept]
-    dataset = tf.data.Dataset.from_tensor_slices((images, classes))
-    if shuffle:
-        dataset = dataset.shuffle(len(images), seed=seed, reshuffle_each_iteration=True)
-    return _training_batches(dataset.batch(batch_size), augment, seed, ranges)
-
-
-def brain_slices(images) -> np.ndarray:
-    """Indices of the slices that hold brain (any modality non-zero) of images ``(N, 96, 96, 4)``,
-    in increasing order; read in chunks, so a memory-mapped cache is never copied whole. Ex 7."""
-    chunk = 1024
-    kept = [np.flatnonzero(brain_mask(images[start:start + chunk]).any(axis=(1, 2))) + start
-            for start in range(0, len(images), chunk)]
-    return np.concatenate(kept) if kept else np.zeros(0, np.int64)
-
-
-def _slices_to_use(images, skip_empty: bool | None, shuffle: bool, none_left: str) -> np.ndarray:
-    """Indices of the slices a dataset serves: all, or those with brain (``make_dataset``'s
-    ``skip_empty`` rule); ``none_left`` says why when none is left."""
-    skips = (shuffle and settings.SKIP_EMPTY_SLICES) if skip_empty is None else bool(skip_empty)
-    if not skips:
-        return np.arange(len(images))
-    kept = brain_slices(images)
-    if len(kept) == 0:
-        raise ValueError(f"no slices to train on: {none_left}")
-    return kept
-
-
-def stream_dataset(cached: CachedSplit, batch_size: int, shuffle: bool, augment: bool = False, seed: int = 0,
-                   skip_empty: bool | None = None, ranges: AugmentRanges | None = None):
-    """The batches of :func:`make_dataset` (same order, same augmentation, same slices left out
-    for the same seed; float16 rounding aside) read from the cache
-    (:func:`tp3.cache.split_cache`) batch by batch: memory does not grow with the course.
-    Ex 7/9 on a big course; what :func:`train` uses."""
-    def load(indices):
-        images, classes = tf.numpy_function(cached.read, [indices], (tf.float32, tf.uint8), stateful=False)
-        images.set_shape((None,) + INPUT_SHAPE)
-        classes.set_shape((None,) + INPUT_SHAPE[:2])
-        return images, classes
-
-    # Shuffling indices draws the permutation make_dataset's shuffle draws over the slices.
-    kept = _slices_to_use(cached.images(), skip_empty, shuffle, f"the {cached.split} split holds no brain")
-    dataset = tf.data.Dataset.from_tensor_slices(kept)
-    if shuffle:
-        dataset = dataset.shuffle(len(kept), seed=seed, reshuffle_each_iteration=True)
-    dataset = dataset.batch(batch_size).map(load, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return _training_batches(dataset, augment, seed, ranges)
-
-
-def _training_batches(batches, augment: bool, seed: int, ranges: AugmentRanges | None):
-    """Augment (optionally) and one-hot encode batches of ``(images, classes)``; prefetch."""
-    from .augment import augment_batch
-
-    if augment:
-        ranges = ranges or AugmentRanges()  # read once, here: the whole run uses the same ranges
-        seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)
-        batches = tf.data.Dataset.zip((batches, seeds)).map(
-            lambda batch, pair: augment_batch(batch[0], batch[1], pair, ranges),
-            num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    batches = batches.map(lambda x, y: (x, tf.one_hot(tf.cast(y, tf.int32), settings.N_CLASSES)),
-                          num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
-    return batches.prefetch(tf.data.AUTOTUNE).with_options(pipeline_options())
-
-
-def pipeline_options() -> tf.data.Options:
-    """The ``tf.data`` options of the kit's batches: autotuning as :data:`tp3.settings.DATA_AUTOTUNE`
-    says (off by default: with it, the end of an epoch can wait ~10 s on its thread)."""
-    options = tf.data.Options()
-    options.autotune.enabled = settings.DATA_AUTOTUNE
-    return options
 
 
 @contextlib.contextmanager
@@ -254,180 +154,6 @@ def step_decay(decay: float | None = None, every: int | None = None):
     def schedule(epoch, lr):
         return float(lr) * decay if epoch > 0 and epoch % every == 0 else float(lr)
     return schedule
-
-
-def preview_slices(classes: np.ndarray, n: int | None = None) -> list[int]:
-    """Indices of ``n`` (default ``settings.N_PREVIEW_SLICES``) validation slices to watch during
-    training, in increasing order: the slice with the most tumour of each patient
-    (:func:`tp3.data.most_tumour_slices`), the patients with the most tumour first. ``classes``
-    ``(77 x patients, 96, 96)``."""
-    n = settings.N_PREVIEW_SLICES if n is None else n
-    n_slices = COURSE_SHAPE[0]
-    if len(classes) % n_slices:
-        return sorted(most_tumour_slices(classes, n))
-    starts = range(0, len(classes), n_slices)
-    best = [start + most_tumour_slices(classes[start:start + n_slices])[0] for start in starts]
-    best = sorted(best, key=lambda i: -np.count_nonzero(classes[i]))[:n]
-    extra = [i for i in most_tumour_slices(classes, n + len(best)) if i not in best]
-    return sorted(best + extra[:n - len(best)])
-
-
-def slice_names(patients, indices) -> list[str]:
-    """``"<patient> · z <slice>"`` of slices of a split loaded by :func:`load_split` (77 per
-    patient, in the order of ``patients``)."""
-    n_slices = COURSE_SHAPE[0]
-    return [f"{patients[i // n_slices]} · z {i % n_slices}" for i in indices]
-
-
-class PredictionImages(keras.callbacks.Callback):
-    """Draws the predictions of fixed validation slices into TensorBoard (run ``validation``,
-    tag ``predictions``) at the epochs :func:`tp3.tblogs.spaced_epochs` picks for a run of ``epochs``
-    epochs (every epoch of a short run; at most :data:`tp3.settings.N_PREVIEW_EPOCHS`, the early
-    ones included, of a long one: TensorBoard keeps 10 images per tag):
-    one image per epoch, a row per slice, FLAIR | ground truth | prediction with headings,
-    names and the colour legend (:func:`tp3.viz.prediction_grid`). Ex 7.
-
-    ``images`` float32 ``(K, 96, 96, 4)`` normalised, ``classes`` uint8 ``(K, 96, 96)``;
-    ``names``: K row labels (default ``validation slice k``).
-    """
-
-    def __init__(self, images: np.ndarray, classes: np.ndarray, logdir, epochs: int, names=None):
-        super().__init__()
-        self.images, self.classes, self.logdir = images, classes, str(logdir)
-        self.n_epochs, self.epochs = epochs, set(spaced_epochs(epochs, settings.N_PREVIEW_EPOCHS))
-        self.names = list(names) if names is not None else [f"validation slice {k + 1}" for k in range(len(images))]
-        self.flair = images[..., MODALITIES.index("flair")]
-        self.writer = None
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch not in self.epochs:
-            return
-        predicted = np.argmax(self.model.predict(self.images, verbose=0), axis=-1)
-        grid = prediction_grid(self.flair, self.classes, predicted, self.names,
-                               f"after epoch {epoch + 1} of {self.n_epochs} (step {epoch})")
-        self.writer = self.writer or tf.summary.create_file_writer(str(Path(self.logdir) / "validation"))
-        with self.writer.as_default():
-            tf.summary.image(IMAGES_TAG, grid[None], step=epoch,
-                             description="Fixed validation slices (the slice with the most tumour of "
-                                         "a few patients): FLAIR, the ground truth and the network's "
-                                         "prediction, coloured by class. Move the step slider: "
-                                         "steps are epochs, counted from 0.")
-        self.writer.flush()
-
-    def on_train_end(self, logs=None):
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None  # a later fit with the same callbacks opens a new one
-
-
-def hparams_of(cfg: TrainConfig) -> dict:
-    """The settings of a run that TensorBoard's HParams dashboard shows (paths left out; the
-    augmentation's ranges one by one, a range as text: the dashboard takes numbers and text)."""
-    values = {key: value for key, value in dataclasses.asdict(cfg).items()
-              if key not in ("root", "logdir", "model_out", "augmentation")}
-    for name, value in dataclasses.asdict(cfg.augmentation).items():
-        values[f"augmentation.{name}"] = str(value) if isinstance(value, tuple) else value
-    return values
-
-
-class TensorBoardLogs(keras.callbacks.Callback):
-    """The run's curves for TensorBoard (Ex 7): after each epoch, every metric into the runs
-    ``train`` and ``validation`` of ``cfg.logdir`` under the tags and descriptions of
-    :data:`tp3.tblogs.SCALAR_TAGS` (loss first, then the Dice of each region); the run's
-    settings into TensorBoard's HParams dashboard.
-
-    What ``keras.callbacks.TensorBoard`` writes, arranged to be read: Keras' own callback gives
-    every metric a group of its own and writes the validation curves twice
-    (``evaluation_*_vs_iterations``, against batches).
-    """
-
-    def __init__(self, cfg: TrainConfig):
-        super().__init__()
-        self.logdir, self.hparams = Path(cfg.logdir), hparams_of(cfg)
-        self.writers = {}
-
-    def on_train_begin(self, logs=None):
-        from tensorboard.plugins.hparams import api as hparams_api
-
-        self.writers = {run: tf.summary.create_file_writer(str(self.logdir / run)) for run in ("train", "validation")}
-        with self.writers["train"].as_default():
-            hparams_api.hparams(self.hparams, trial_id=self.logdir.name)
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs = dict(logs or {})
-        optimizer = getattr(self.model, "optimizer", None)
-        if "learning_rate" not in logs and optimizer is not None:
-            logs["learning_rate"] = float(keras.ops.convert_to_numpy(optimizer.learning_rate))
-        for key, value in logs.items():
-            run, name = ("validation", key[len("val_"):]) if key.startswith("val_") else ("train", key)
-            tag, description = SCALAR_TAGS.get(name, (f"3 other/{name}", ""))
-            with self.writers[run].as_default():
-                tf.summary.scalar(tag, float(value), step=epoch, description=description)
-        for writer in self.writers.values():
-            writer.flush()
-
-    def on_train_end(self, logs=None):
-        for writer in self.writers.values():
-            writer.close()
-
-
-class SaveBestModel(keras.callbacks.Callback):
-    """Ex 7: save the model to ``path`` (``.weights.h5``) after every epoch whose ``monitor``
-    (default ``val_loss``) is the lowest so far, in the kit's model file
-    (:func:`tp3.modelfile.save_unet`: float32 weights and the settings that rebuild the
-    U-Net, which load on every Keras 3, whatever precision trained it). Keras'
-    ``ModelCheckpoint(path, save_best_only=True, save_weights_only=True)`` saves the same
-    weights without the settings; ``.keras`` archives load only on Keras as new as theirs."""
-
-    def __init__(self, path, monitor: str = "val_loss"):
-        super().__init__()
-        self.path, self.monitor, self.best, self.warned = Path(path), monitor, float("inf"), False
-
-    def on_train_begin(self, logs=None):
-        self.best, self.warned = float("inf"), False
-
-    def on_epoch_end(self, epoch, logs=None):
-        value = (logs or {}).get(self.monitor)
-        if value is None:  # as Keras' ModelCheckpoint: the run goes on (Ex 7's check explains)
-            if not self.warned:
-                warnings.warn(f"SaveBestModel monitors {self.monitor!r}, which this run does not log (logged: "
-                              f"{', '.join(sorted(logs or {}))}): no model saved; pass validation_data to fit",
-                              stacklevel=2)
-                self.warned = True
-            return
-        if float(value) < self.best:
-            self.best = float(value)
-            save_unet(self.model, self.path, epoch=epoch + 1, **{self.monitor: self.best},
-                      trained_in=self.model.dtype_policy.name)
-
-
-class ProgressBar(keras.callbacks.Callback):
-    """Progress of a run for people waiting on it: a bar over the epochs, with the time left
-    for the whole run, and a bar over the batches of the current epoch (tqdm, in a
-    notebook or a terminal). Use with ``model.fit(..., verbose=0)``. Ex 7, 9."""
-
-    def on_train_begin(self, logs=None):
-        from tqdm.auto import tqdm
-
-        self._tqdm = tqdm
-        self.run_bar = tqdm(total=self.params["epochs"], desc="training", unit="epoch")
-
-    def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_bar = self._tqdm(total=self.params.get("steps"), desc=f"epoch {epoch + 1}",
-                                    unit="batch", leave=False)
-
-    def on_train_batch_end(self, batch, logs=None):
-        self.epoch_bar.update()
-
-    def on_epoch_end(self, epoch, logs=None):
-        self.epoch_bar.close()
-        logs = logs or {}
-        shown = {key: f"{logs[key]:.3f}" for key in ("loss", "val_loss", "val_dice_wt") if key in logs}
-        self.run_bar.set_postfix(shown, refresh=False)
-        self.run_bar.update()
-
-    def on_train_end(self, logs=None):
-        self.run_bar.close()
 
 
 def make_callbacks(cfg: TrainConfig, preview: tuple) -> list:

@@ -1,4 +1,8 @@
-"""``python -m tp3 <command>``: the kit's command line (a thin layer over the package)."""
+"""``python -m tp3 <command>``: the kit's command line (a thin layer over the package).
+
+Longer than 300 lines because it holds every command's flags and help in one parser, which
+``--help`` shows whole; each command's work is a call into the package.
+"""
 
 from __future__ import annotations
 

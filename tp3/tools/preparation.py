@@ -19,6 +19,10 @@ Nothing is lost: the source is only read; one run at a time holds the course roo
 checked whole, then renamed; a non-empty output is refused unless ``force``, which removes
 only what the kit wrote (the manifest lists its cases) and lists the rest; a rerun after an
 interruption (same source and seed) checks what it keeps and finishes the job.
+
+Longer than the kit's other modules (about 480 lines) because those guarantees are one
+sequence — read and check a case, write it whole, record it, resume — whose steps share the
+manifest and its checks; the readers of each release's layout are apart (:mod:`.sources`).
 """
 
 from __future__ import annotations
