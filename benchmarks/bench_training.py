@@ -81,7 +81,8 @@ def matmul_gflops(n: int = 2048, repeats: int = 10, dtype: str = "float32", shap
 ONEDNN_PROBE = """
 import numpy as np, keras
 from tp3.training import compile_unet
-from tp3.unet import build_unet, dtype_policy
+from tp3.precision import dtype_policy
+from tp3.unet import build_unet
 for policy in ("float32", "mixed_bfloat16"):
     with dtype_policy(policy):
         model = compile_unet(build_unet(16))
@@ -117,7 +118,8 @@ THREADS_PROBE = """
 import sys, time, numpy as np, tensorflow as tf
 from tp3.runtime import resolve_precision
 from tp3.training import compile_unet, pipeline_options
-from tp3.unet import build_unet, dtype_policy
+from tp3.precision import dtype_policy
+from tp3.unet import build_unet
 width, batch, steps = (int(v) for v in sys.argv[1:4])
 with dtype_policy(resolve_precision()[0]):
     model = compile_unet(build_unet(width))
@@ -138,7 +140,8 @@ from bench_training import timed_in_turn
 from tp3 import metrics
 from tp3.runtime import resolve_precision
 from tp3.training import compile_unet, pipeline_options, seed_everything
-from tp3.unet import build_unet, dtype_policy
+from tp3.precision import dtype_policy
+from tp3.unet import build_unet
 width, batch, steps, rounds, deterministic = (int(v) for v in sys.argv[2:7])
 names = sys.argv[7:]
 
@@ -211,8 +214,9 @@ def achieved_gflops(width: int, policy: str, batch: int, steps: int, rounds: int
     """Training GFLOP/s of the U-Net on one in-memory batch (the compute ceiling of the kit's run)."""
     import tensorflow as tf
 
+    from tp3.precision import dtype_policy
     from tp3.training import compile_unet, pipeline_options
-    from tp3.unet import build_unet, dtype_policy
+    from tp3.unet import build_unet
 
     with dtype_policy(policy):
         model = compile_unet(build_unet(width))
@@ -251,7 +255,7 @@ def measure_precisions(width, x, y, batch, rounds) -> dict:
     from tp3.runtime import resolve_precision
     from tp3.settings import SEED
     from tp3.training import compile_unet, make_dataset, seed_everything
-    from tp3.unet import dtype_policy
+    from tp3.precision import dtype_policy
     from tp3.unet import build_unet
 
     seed_everything(SEED)
@@ -332,7 +336,7 @@ def measure(width, root, x, y, batch, rounds) -> dict:
     from tp3.settings import SEED
     from tp3.data import read_split
     from tp3.training import compile_unet, make_dataset, pipeline_options, seed_everything
-    from tp3.unet import dtype_policy
+    from tp3.precision import dtype_policy
     from tp3.unet import build_unet
 
     seed_everything(SEED)

@@ -14,7 +14,8 @@ import pytest
 from tp3.modelfile import ATTRIBUTE, ModelFileError, convert, load_unet, read_settings, save_unet
 from tp3.predict import load_model
 from tp3.layout import REPO_ROOT
-from tp3.unet import build_unet, dtype_policy
+from tp3.precision import dtype_policy
+from tp3.unet import build_unet
 
 pytestmark = pytest.mark.keras
 

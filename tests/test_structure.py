@@ -15,8 +15,9 @@ from tp3.layout import REPO_ROOT
 PACKAGE = REPO_ROOT / "tp3"
 #: The modules of the exercises and what they stand on: never the instructor tools, nor the
 #: notebooks' layer above them.
-EXERCISE_MODULES = ("augment", "callbacks", "checks", "data", "files", "layout", "metrics", "modelfile", "pipeline",
-                    "predict", "preprocessing", "runtime", "settings", "tblogs", "training", "unet", "viz")
+EXERCISE_MODULES = ("augment", "callbacks", "checks", "config", "data", "files", "layout", "metrics", "modelfile",
+                    "pipeline", "precision", "predict", "preprocessing", "runtime", "settings", "tblogs", "training",
+                    "unet", "viz")
 
 
 def _imported_modules(path: Path) -> set[str]:

@@ -182,7 +182,7 @@ def test_mixed_precision_model_predicts_float32_anywhere(tmp_path, tiny_data):
 
 def test_float16_gets_loss_scaling():
     from tp3.training import compile_unet
-    from tp3.unet import dtype_policy
+    from tp3.precision import dtype_policy
     from tp3.unet import build_unet
 
     with dtype_policy("mixed_float16"):
@@ -404,7 +404,7 @@ def test_a_setting_changed_at_run_time_takes_effect(tiny_data, tmp_path, monkeyp
     and the next TrainConfig use them, config.json records them, and a value of the wrong kind
     is refused."""
     from tp3 import augment, settings
-    from tp3.runtime import AugmentRanges
+    from tp3.config import AugmentRanges
     from tp3.training import save_config
 
     (images, classes), _ = tiny_data

@@ -5,7 +5,7 @@ with the *same* matrix to the image (bilinear) and to the classes (nearest neigh
 labels stay exact and aligned: no class value is invented. Intensity transforms (a
 per-channel gain and offset, Gaussian noise) touch the image only, inside the brain.
 Randomness is stateless: a seed pair per batch gives the same augmentation every run.
-The ranges of the transforms are an :class:`tp3.runtime.AugmentRanges` (a ``TrainConfig``'s
+The ranges of the transforms are an :class:`tp3.config.AugmentRanges` (a ``TrainConfig``'s
 ``augmentation``); by default :mod:`tp3.settings`' values, read when the ranges are made — a
 change made in a running notebook takes effect (Ex 8 invites students to change them).
 
@@ -19,7 +19,7 @@ import math
 
 import numpy as np
 
-from .runtime import AugmentRanges
+from .config import AugmentRanges
 
 
 def _affine_transforms(seed, batch: int, size: int, ranges: AugmentRanges):

@@ -22,7 +22,7 @@ from .data import most_tumour_slices
 from .layout import MODALITIES
 from .modelfile import save_unet
 from .preprocessing import COURSE_SHAPE
-from .runtime import TrainConfig
+from .config import TrainConfig
 from .tblogs import IMAGES_TAG, SCALAR_TAGS, spaced_epochs
 from .viz import prediction_grid
 

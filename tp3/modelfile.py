@@ -27,7 +27,8 @@ import h5py
 import keras
 
 from .files import atomic_file
-from .unet import INPUT_SHAPE, as_float32, build_unet, dtype_policy
+from .precision import as_float32, dtype_policy
+from .unet import INPUT_SHAPE, build_unet
 
 __all__ = ["SUFFIX", "ModelFileError", "unet_settings", "save_unet", "read_settings", "load_unet",
            "load_keras_archive", "convert"]

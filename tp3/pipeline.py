@@ -20,7 +20,7 @@ import tensorflow as tf
 from . import settings
 from .cache import CachedSplit
 from .preprocessing import brain_mask
-from .runtime import AugmentRanges
+from .config import AugmentRanges
 from .unet import INPUT_SHAPE
 
 __all__ = ["make_dataset", "stream_dataset", "brain_slices", "pipeline_options"]

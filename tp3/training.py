@@ -28,7 +28,6 @@ NIfTI decoding.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import functools
 import json
@@ -51,8 +50,11 @@ from .files import write_text_atomic
 from .layout import MODALITIES
 from .metrics import region_dice_metrics
 from .preprocessing import COURSE_SHAPE
-from .runtime import TrainConfig, available_memory, resolve_precision
-from .unet import build_unet, dtype_policy
+from .config import TrainConfig
+from .runtime import available_memory, resolve_precision
+# Students choose the precision here (Ex 7); the machinery is tp3.precision's.
+from .precision import precision
+from .unet import build_unet
 
 __all__ = ["TrainConfig", "seed_everything", "load_split", "make_dataset", "brain_slices", "stream_dataset",
            "pipeline_options", "precision", "compile_unet", "step_decay", "preview_slices", "slice_names",
@@ -107,22 +109,6 @@ def _check_fits_in_memory(split: str, n_patients: int, available: int | None = N
             f"with make_dataset; this machine has {available / 1e9:.1f} GB free. Stream it from the "
             f"cache instead: training.train(cfg), or training.stream_dataset(tp3.cache.split_cache("
             f"{split!r}, ROOT), ...) in place of load_split + make_dataset")
-
-
-@contextlib.contextmanager
-def precision(requested: str | None = None):
-    """Ex 7 (and :func:`train`): build models in the block at the precision ``requested``
-    (``auto``, ``float32``, ``bfloat16``, ``float16``; default :data:`tp3.settings.PRECISION`
-    or ``$TP3_PRECISION``), the kit's one way to choose it. Prints the Keras dtype policy and
-    why (:func:`tp3.runtime.resolve_precision`) and yields it (``"float32"``,
-    ``"mixed_bfloat16"`` or ``"mixed_float16"``); models built after the block are float32
-    again. Mixed precision computes in 16 bits; the weights, the softmax head, the loss and
-    the metrics stay float32.
-    """
-    policy, why = resolve_precision(requested)
-    print(f"Precision: {policy} ({why})")
-    with dtype_policy(policy):
-        yield policy
 
 
 def compile_unet(model, learning_rate: float | None = None):

@@ -9,19 +9,17 @@ network has ``7574 f^2 + 147 f + 4`` parameters (f=16: 1,941,300; f=64: 31,032,5
 
 Ex 5   ``DownConvBlock``, ``UpConvBlock``, ``build_unet``
 Ex 6   ``plot_unet`` (the counts Ex 6 asks for are the student's to make: the kit does not ship them)
-Ex 11  ``as_float32`` (a mixed-precision model computing in float32 for prediction)
 """
 
 from __future__ import annotations
-
-import contextlib
 
 import keras
 from keras import layers
 
 from .preprocessing import COURSE_SHAPE
 from .layout import MODALITIES
-from .settings import N_CLASSES, UNET_DEPTH, UNET_WIDTH_CPU
+from . import settings
+from .settings import N_CLASSES, UNET_DEPTH
 
 #: One course slice: 96 x 96 pixels, one channel per modality.
 INPUT_SHAPE = COURSE_SHAPE[1:] + (len(MODALITIES),)
@@ -59,14 +57,16 @@ def UpConvBlock(x, skip, filters: int):
     return layers.Conv2D(filters, 3, padding="same", activation="relu")(x)
 
 
-def build_unet(width: int = UNET_WIDTH_CPU, input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES,
+def build_unet(width: int | None = None, input_shape=INPUT_SHAPE, n_classes: int = N_CLASSES,
                depth: int = UNET_DEPTH, down_block=None, up_block=None) -> keras.Model:
     """U-Net: ``(B, 96, 96, 4)`` float32 -> ``(B, 96, 96, 4)`` class probabilities (softmax). Ex 5-6.
 
     ``width`` is the number of filters of the first level (doubled at each level down);
-    its defaults live in :mod:`tp3.settings`. ``down_block``/``up_block`` replace
-    :func:`DownConvBlock`/:func:`UpConvBlock` (the notebook passes the students' own).
+    its defaults live in :mod:`tp3.settings` (read now: ``UNET_WIDTH_CPU`` when not given).
+    ``down_block``/``up_block`` replace :func:`DownConvBlock`/:func:`UpConvBlock` (the notebook
+    passes the students' own). Mixed precision: build it inside :func:`tp3.precision.precision`.
     """
+    width = settings.UNET_WIDTH_CPU if width is None else width
     down_block = down_block or DownConvBlock
     up_block = up_block or UpConvBlock
     if len(input_shape) != 3:
@@ -87,36 +87,6 @@ def build_unet(width: int = UNET_WIDTH_CPU, input_shape=INPUT_SHAPE, n_classes: 
     # float32 head whatever the policy: softmax probabilities and the loss need its range.
     outputs = layers.Conv2D(n_classes, 1, activation="softmax", name="classes", dtype="float32")(x)
     return keras.Model(inputs, outputs, name=f"unet_f{width}")
-
-
-@contextlib.contextmanager
-def dtype_policy(policy: str):
-    """Build models under the Keras dtype ``policy`` (``"float32"``, ``"mixed_bfloat16"``...)
-    inside the block, then restore the previous one."""
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy)
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
-
-
-def as_float32(model: keras.Model) -> keras.Model:
-    """The same network computing in float32, for prediction on any machine. Ex 11.
-
-    A model trained in mixed precision (``mixed_bfloat16``/``mixed_float16``) keeps its
-    weights in float32 but would compute in 16 bits, which a CPU without bfloat16
-    instructions emulates slowly; its float32 copy shares nothing with it but the weights.
-    """
-    if all(layer.dtype_policy.name == "float32" for layer in model.layers):
-        return model
-
-    def float32_layer(layer):
-        return layer.__class__.from_config({**layer.get_config(), "dtype": "float32"})
-
-    copy = keras.models.clone_model(model, clone_function=float32_layer)
-    copy.set_weights(model.get_weights())
-    return copy
 
 
 def plot_unet(model: keras.Model, path="model.png", dpi: int = 48):

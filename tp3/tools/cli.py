@@ -16,7 +16,8 @@ from pathlib import Path
 
 from .. import layout
 from ..layout import course_root
-from ..runtime import default_workers, sample_patients, TrainConfig
+from ..config import TrainConfig
+from ..runtime import default_workers, sample_patients
 from ..settings import DEMO_EPOCHS, DEMO_WIDTH, GRADING_TIMEOUT_S, PRECISIONS, REGIONS, SEED
 
 
@@ -75,7 +76,7 @@ def _train(args) -> int:
 
 
 def add_train_flags(parser: argparse.ArgumentParser) -> None:
-    """One flag per :class:`tp3.runtime.TrainConfig` field but its augmentation ranges (``--model-out``,
+    """One flag per :class:`tp3.config.TrainConfig` field but its augmentation ranges (``--model-out``,
     ``--augment/--no-augment``...), its help from the field. Unset flags stay ``None``: the config file or the defaults decide."""
     kinds = {"str": str, "int": int, "float": float}
     for field in _flag_fields():
