@@ -34,9 +34,11 @@ def test_a_hostile_class_gets_no_point_for_a_wrong_answer(course_root, tmp_path)
     masters = {name: m for name, m in grader.load_masters().items() if name == hostile.NOTEBOOK}
     watched = {"class": submissions, "course": course_root, "kit": REPO_ROOT / "tp3"}
     before = {name: _digest(folder) for name, folder in watched.items()}
-    temporary, home = set(Path(tempfile.gettempdir()).iterdir()), set(Path.home().iterdir())
+    # the grader's own temporary folder (another test file's grader may run beside this one)
+    scratch = Path(tempfile.mkdtemp(prefix="g"))
 
-    grader.grade(submissions, out, jobs=2, seconds=120, sample=course_root, masters=masters, progress=False)
+    grader.grade(submissions, out, jobs=2, seconds=120, sample=course_root, masters=masters, progress=False,
+                 scratch=scratch)
     graded = _digest(out)
     time.sleep(AFTERWARDS_S)
 
@@ -56,8 +58,10 @@ def test_a_hostile_class_gets_no_point_for_a_wrong_answer(course_root, tmp_path)
     # the grades still stand, and nothing outside the output folder was written
     assert _digest(out) == graded
     assert {name: _digest(folder) for name, folder in watched.items()} == before
-    assert set(Path(tempfile.gettempdir()).iterdir()) - temporary == set()
-    assert set(Path.home().iterdir()) == home
+    assert list(scratch.iterdir()) == []  # the roots the kernels wrote in are gone with them
+    scratch.rmdir()
+    for written in ("result.json", ".result.json", ".ipython/profile_default/startup/00-tick.py"):
+        assert not (Path(tempfile.gettempdir()) / written).exists() and not (Path.home() / written).exists()
     assert not [line for line in os.popen("ps -eo args").read().splitlines() if "sleep 600" in line]
 
 

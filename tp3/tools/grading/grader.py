@@ -186,12 +186,14 @@ def _ready_output(out: Path, force: bool) -> None:
 
 
 def grade(submissions, out, jobs: int = 2, seconds: float = GRADING_TIMEOUT_S, sample=None,
-          force: bool = False, progress: bool = True, masters: dict | None = None, unsafe: bool = False) -> int:
+          force: bool = False, progress: bool = True, masters: dict | None = None, unsafe: bool = False,
+          scratch=None) -> int:
     """Grade every submission of ``submissions`` into ``out`` (see the module's docstring).
 
     ``sample``: a course root to copy into each notebook's root (default: the smoke sample,
     built once in a temporary folder). ``unsafe``: run the kernels without the sandbox (refused
-    otherwise where it cannot start). Returns the exit code: 0 when every submitted file could
+    otherwise where it cannot start). ``scratch``: where the grader's temporary folder goes
+    (default: the system's; keep its path short: the kernels' sockets are files in it). Returns the exit code: 0 when every submitted file could
     be graded, else 1.
     """
     from tqdm.auto import tqdm
@@ -208,7 +210,7 @@ def grade(submissions, out, jobs: int = 2, seconds: float = GRADING_TIMEOUT_S, s
     found, rows = discover(submissions, masters)  # bad input is refused before anything is written
     _ready_output(out, force)
     shutil.rmtree(out / "feedback", ignore_errors=True)
-    work = Path(tempfile.mkdtemp(prefix="tp3-grade-"))
+    work = Path(tempfile.mkdtemp(prefix="tp3-grade-", dir=scratch))
     running = _Running()
     totals = [dict(zip(TOTAL_COLUMNS, (r["student"], r["notebook"], 0, 0, r["outcome"], "", r["detail"])))
               for r in rows if not r["exercise"]]
