@@ -17,7 +17,7 @@ from .common import attempt, expect, first_line, ok, self_check, shape
 
 #: The blocks are tried on these: (input), then (input from below, skip), and this many filters.
 DOWN_INPUT, UP_INPUTS, FILTERS = (96, 96, 4), ((48, 48, 16), (96, 96, 8)), 8
-CONVOLUTION, UP_CONVOLUTION = "Conv2D", "Conv2DTranspose"
+CONVOLUTION = "Conv2D"
 
 
 def _from_the_kit(function) -> bool:
@@ -42,8 +42,6 @@ def _up_model(up_block):
 
 
 def _ex5(down_block, up_block) -> dict:
-    import keras
-
     from ..unet import build_unet
 
     down = attempt("Ex 5", "DownConvBlock", lambda: _down_model(down_block), "it takes (x, filters) and returns (skip, pooled)")
@@ -55,9 +53,6 @@ def _ex5(down_block, up_block) -> dict:
     except Exception as error:  # the student's code
         unet = first_line(error)[:300]
     imported = [name for name, f in (("DownConvBlock", down_block), ("UpConvBlock", up_block)) if _from_the_kit(f)]
-    # Keras numbers layers across models: without this, the student's model.summary() in Ex 6
-    # would start at conv2d_22 (the layers built here). Models already built are unaffected.
-    keras.backend.clear_session()
     return dict(down=down, up=up, unet=unet, imported=imported)
 
 
@@ -100,8 +95,8 @@ def _run(model, inputs) -> list:
     return [keras.ops.convert_to_numpy(o) for o in (outputs if isinstance(outputs, (list, tuple)) else [outputs])]
 
 
-def _behaves_as_reference(student, kind: str, rng) -> tuple[bool, list, object]:
-    """``(same, student outputs, reference)``: the student's block given the reference block's
+def _behaves_as_reference(student, kind: str, rng) -> tuple[bool, object]:
+    """``(same, reference)``: the student's block given the reference block's
     weights (random, biases too), on a random input; the concatenation's two orders are both right."""
     reference = _reference(kind)
     weights = [rng.normal(0, 0.3, w.shape).astype("float32") for w in reference.get_weights()]
@@ -115,15 +110,14 @@ def _behaves_as_reference(student, kind: str, rng) -> tuple[bool, list, object]:
         swapped = list(weights)
         swapped[2] = np.concatenate([weights[2][:, :, FILTERS:], weights[2][:, :, :FILTERS]], axis=2)
         variants.append(swapped)
-    got = None
     for variant in variants:
         if shapes != [tuple(w.shape) for w in variant]:
-            return False, None, reference
+            return False, reference
         student.set_weights(variant)
         got = _run(student, inputs)
         if len(got) == len(expected) and all(np.allclose(g, e, atol=1e-4, rtol=1e-4) for g, e in zip(got, expected)):
-            return True, got, reference
-    return False, got, reference
+            return True, reference
+    return False, reference
 
 
 def _activation_slip(model, block: str) -> None:
@@ -156,7 +150,9 @@ def check_ex5(down, up, unet, imported) -> None:
 
     try:
         _judge_blocks(down, up, unet, imported)
-    finally:  # the reference blocks built here must not number the layers of Ex 6's model
+    finally:
+        # Keras numbers layers across models: without this, the student's model.summary() in Ex 6
+        # would start at conv2d_22 (the blocks built by the check). Models already built are unaffected.
         keras.backend.clear_session()
     ok("Ex 5", "both blocks compute what the handout's do, and a U-Net of them has the right parameter count")
 
@@ -181,7 +177,7 @@ def _judge_blocks(down, up, unet, imported) -> None:
            "check kernel sizes (3x3 convolutions, 2x2 up-convolution) and that every convolution has a bias")
     rng = np.random.default_rng(0)
     for block, model, kind in (("DownConvBlock", down, "down"), ("UpConvBlock", up, "up")):
-        same, _, reference = _behaves_as_reference(model, kind, rng)
+        same, reference = _behaves_as_reference(model, kind, rng)
         if same:
             continue
         _activation_slip(model, block)

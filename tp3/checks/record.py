@@ -21,6 +21,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -81,18 +82,13 @@ def _encode(name: str, value, folder: Path, root: Path) -> dict:
         if value.dtype != object:
             np.save(folder / f"{name}.npy", value, allow_pickle=False)
             return {"array": f"{name}.npy"}
-    elif _is_keras_model(value):
+    elif "keras" in sys.modules and isinstance(value, sys.modules["keras"].Model):  # keras is loaded when one exists
         value.save(folder / f"{name}.keras")
         return {"keras": f"{name}.keras"}
     try:
         return {"json": _json_ready(value)}
     except TypeError:
         return {"type": type(value).__name__}
-
-
-def _is_keras_model(value) -> bool:
-    return any(cls.__module__.startswith("keras") and cls.__name__ in ("Model", "Functional")
-               for cls in type(value).__mro__)
 
 
 def recorded(folder, grade_id: str) -> bool:

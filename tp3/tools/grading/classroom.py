@@ -160,7 +160,8 @@ def checked_by(notebook, mistake: Mistake) -> str:
     raise ValueError(f"{mistake.notebook}: no self-check follows the cell holding {mistake.right!r}")
 
 
-def _append_to_answer(notebook, grade_id: str, code: str):
+def append_to_answer(notebook, grade_id: str, code: str):
+    """A copy of ``notebook`` with ``code`` added at the end of the answer cell ``grade_id``."""
     notebook = copy.deepcopy(notebook)
     cell = graded_cells(notebook)[grade_id]
     cell.source = cell.source + "\n" + code
@@ -214,12 +215,12 @@ def fabricate_class(folder, solutions, students, names=None) -> dict:
 
     # crashing: the process ends in the third exercise's answer cell of the first notebook
     ids = checks(solution[first])
-    crashed = _append_to_answer(solution[first], f"{ids[2]}_answer", "import os; os._exit(1)")
+    crashed = append_to_answer(solution[first], f"{ids[2]}_answer", "import os; os._exit(1)")
     put("crashing", f"{first}.ipynb", crashed)
     _expect(expected, "crashing", first, crashed, "passed", **{c: "kernel died" for c in ids[2:]})
     # looping: an endless loop in the second notebook's last answer
     ids2 = checks(solution[second])
-    looped = _append_to_answer(solution[second], f"{ids2[-1]}_answer", "while True:\n    pass")
+    looped = append_to_answer(solution[second], f"{ids2[-1]}_answer", "while True:\n    pass")
     put("looping", f"{second}.ipynb", looped)
     _expect(expected, "looping", second, looped, "passed", **{ids2[-1]: "timeout"})
     # editor: a wrong first answer, and its self-check replaced by a printed tick
@@ -240,7 +241,7 @@ def fabricate_class(folder, solutions, students, names=None) -> dict:
         _expect(expected, "renamer", second, moved, "passed", **{ids2[-1]: "error"})
     # vandal: removes origin_data/ and writes in its home and temporary folders before the last
     # exercise; hands in the second notebook with 50 MB of stored outputs
-    vandal = _append_to_answer(solution[first], f"{ids[-2]}_answer",
+    vandal = append_to_answer(solution[first], f"{ids[-2]}_answer",
                                "import shutil, os, pathlib, tempfile\nshutil.rmtree(ROOT / 'origin_data')\n"
                                "pathlib.Path('~/vandal.txt').expanduser().write_text('x')\n"
                                "pathlib.Path(tempfile.gettempdir(), 'vandal.txt').write_text('x')")

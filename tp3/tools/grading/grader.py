@@ -105,11 +105,6 @@ class _Running:
                     pass
 
 
-def _answer_sources(notebook, master: Master, grade_id: str) -> list:
-    cells = graded_cells(notebook)
-    return [cells[a].source for a in master.answers[grade_id] if a in cells]
-
-
 def run_job(job: Job, sample: Path, work: Path, seconds: float, running: _Running | None = None,
             sandboxed: bool = True) -> dict:
     """Run one submission in its own course root under ``work``, then judge what it recorded;
@@ -160,9 +155,10 @@ def run_job(job: Job, sample: Path, work: Path, seconds: float, running: _Runnin
                        "message": f"time limit of {seconds:.0f} s" if status == "timeout"
                        else f"the worker stopped (exit {process.returncode}): {tail[0][:200]}"}
             executed = notebook
-        judged = {}
+        judged, cells = {}, graded_cells(notebook)
         for grade_id in job.master.checks:
-            verdict = judge(record, grade_id, sample, _answer_sources(notebook, job.master, grade_id))
+            answers = [cells[a].source for a in job.master.answers[grade_id] if a in cells]
+            verdict = judge(record, grade_id, sample, answers)
             if verdict is not None:
                 judged[grade_id] = verdict
         rows = score(executed, job.master, outcome, notes, job.student, judged)

@@ -26,15 +26,14 @@ after the grader has exited.
 
 from __future__ import annotations
 
-import copy
 import textwrap
 from pathlib import Path
 
 import nbformat
 
 from ...files import write_text_atomic
-from .cells import checks, exercise_label, graded_cells
-from .classroom import MISTAKES, apply_mistake
+from .cells import checks, exercise_label
+from .classroom import MISTAKES, append_to_answer, apply_mistake
 
 NOTEBOOK = "01_data"
 #: How long the detacher's process keeps trying to rewrite the grades (seconds).
@@ -151,13 +150,6 @@ def _wrong_first_answer(notebook):
     return apply_mistake(notebook, next(m for m in MISTAKES if m.notebook == NOTEBOOK and m.exercise == "Ex 1"))
 
 
-def _append(notebook, grade_id: str, code: str):
-    notebook = copy.deepcopy(notebook)
-    cell = graded_cells(notebook)[grade_id]
-    cell.source = cell.source + "\n" + textwrap.dedent(code).strip()
-    return notebook
-
-
 def fabricate_hostile_class(folder, solutions, out) -> dict:
     """Write the hostile class into ``folder`` from the ``solutions`` folder; ``out`` is the
     grader's output folder, which the detacher aims at. Returns ``{(student, notebook,
@@ -171,7 +163,7 @@ def fabricate_hostile_class(folder, solutions, out) -> dict:
     for student, (grade_id, code) in CHEATS.items():
         for name, value in (("OUT", str(out)), ("SECONDS", DETACHED_SECONDS), ("PERFECT", str(perfect_copy))):
             code = code.replace(name, repr(value))
-        notebook = _append(_wrong_first_answer(solution), grade_id, code)
+        notebook = append_to_answer(_wrong_first_answer(solution), grade_id, textwrap.dedent(code).strip())
         if student == "forker":
             notebook.cells.append(nbformat.v4.new_code_cell("import os, signal\nos.kill(-1, signal.SIGKILL)"))
         hand_in.append((student, notebook))

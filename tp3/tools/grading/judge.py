@@ -19,6 +19,7 @@ from pathlib import Path
 
 from ...checks.common import JUDGES, SelfCheckError, first_line
 from ...checks.record import RecordError, load, recorded
+from .scoring import hint_detail
 
 #: The record folder, inside a submission's temporary course root.
 RECORD_FOLDER = ".tp3-grading-record"
@@ -41,10 +42,6 @@ def defined_functions(sources) -> set[str]:
     return names
 
 
-def _message(error: SelfCheckError) -> str:
-    return " ".join(line.strip() for line in str(error).splitlines() if line.strip()).lstrip("❌ ")
-
-
 def judge(record_folder: Path, grade_id: str, root: Path, answer_sources=()) -> tuple[str, str] | None:
     """``(outcome, detail)`` of ``grade_id``'s recorded answer — ``passed``, ``hint`` (the
     judge's message) or ``error`` (an answer that cannot be read) — or ``None`` when the run
@@ -63,7 +60,7 @@ def judge(record_folder: Path, grade_id: str, root: Path, answer_sources=()) -> 
             with contextlib.redirect_stdout(io.StringIO()):
                 JUDGES[grade_id](**answer)
         except SelfCheckError as error:
-            return "hint", _message(error)
+            return "hint", hint_detail(str(error))
         except RecordError as error:
             return "error", f"the recorded answer could not be read: {error}"
         except Exception as error:  # an answer of the wrong kind: the judge could not use it

@@ -81,7 +81,7 @@ def kernel_environment(root: Path, record: Path) -> dict:
 
 def _read_only(path: Path) -> list[str]:
     path = Path(path)
-    if path.is_symlink() and Path("/") in (path.parent,):  # merged /usr: /bin -> usr/bin
+    if path.is_symlink() and path.parent == Path("/"):  # merged /usr: /bin -> usr/bin
         return ["--symlink", str(path.readlink()), str(path)]
     return ["--ro-bind", str(path), str(path)] if path.exists() else []
 

@@ -18,6 +18,11 @@ def row(student, notebook, exercise, points, max_points, outcome, detail="") -> 
     return dict(zip(CSV_COLUMNS, (student, notebook, exercise, points, max_points, outcome, detail)))
 
 
+def hint_detail(message: str) -> str:
+    """A self-check's message (``❌ Ex N: problem`` and its hint line) as one line of a report."""
+    return " ".join(line.strip() for line in str(message).splitlines() if line.strip()).lstrip("❌ ")
+
+
 def _first_line(text) -> str:
     lines = [line.strip() for line in str(text).splitlines() if line.strip()]
     return lines[0] if lines else ""
@@ -83,8 +88,7 @@ def score(executed, master: Master, outcome: dict, notes: dict, student: str, ju
                              detail("its answer cell is still blank" if len(blank) == 1
                                     else f"{len(blank)} of its answer cells are still blank")))
         elif error is not None and error[0] == "SelfCheckError":
-            message = " ".join(line.strip() for line in error[1].splitlines() if line.strip()).lstrip("❌ ")
-            rows.append(row(student, master.name, label, 0, points, "hint", detail(message)))
+            rows.append(row(student, master.name, label, 0, points, "hint", detail(hint_detail(error[1]))))
         elif error is not None:
             cause = _first_failure(executed, cell)
             rows.append(row(student, master.name, label, 0, points, "error",
