@@ -118,6 +118,18 @@ def loss_report(history: dict) -> str:
     return text
 
 
+def _pretrain(args) -> int:
+    from .pretrain import PretrainConfig, pretrain
+
+    given = {field.name: getattr(args, field.name) for field in dataclasses.fields(PretrainConfig)
+             if getattr(args, field.name, None) is not None}
+    config = PretrainConfig(**{**given, "work": str(args.work), "model_out": str(args.model_out)})
+    history = pretrain(config, progress=not args.quiet)
+    print(loss_report(history.history))
+    print(f"model: {config.model_out} (the epoch of lowest validation loss)\nlog: {args.work / 'training_log.csv'}")
+    return 0
+
+
 def _evaluate(args) -> int:
     from .evaluation import evaluate
     from ..metrics import metrics_table
@@ -226,6 +238,19 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", type=Path, help="replay a run: its logdir/config.json (flags given override it)")
     add_train_flags(train)
     train.set_defaults(run=_train)
+
+    pre = commands.add_parser("pretrain", help="train the pretrained model of Ex 11-13 from synthetic scenes, "
+                                               "images drawn afresh every batch (maintainers; models/README.md)")
+    pre.add_argument("--work", type=Path, required=True, help="work folder (scenes, validation cases, log); resumable")
+    pre.add_argument("--model-out", type=Path, required=True)
+    pre.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bars (logs)")
+    from .pretrain import PretrainConfig
+
+    for field in dataclasses.fields(PretrainConfig):
+        if field.name not in ("work", "model_out"):
+            pre.add_argument("--" + field.name.replace("_", "-"), type=type(field.default), default=None,
+                             help=f"default {field.default}")
+    pre.set_defaults(run=_pretrain)
 
     evaluation = commands.add_parser("evaluate", help="predict, export and score patients (Ex 11-13)")
     evaluation.add_argument("--root", type=Path, default=None)

@@ -20,8 +20,9 @@ class Template:
     wm: np.ndarray
     csf: np.ndarray
     ventricles: np.ndarray  # float32, 1 inside the lateral ventricles, smoothed
-    seeds: np.ndarray   # candidate tumour seeds, voxel indices (n, 3)
-    seed_weights: np.ndarray
+    #: ``{name: (candidate tumour seeds, voxel indices (n, 3), their probabilities)}``, the
+    #: regions of :attr:`recipe.TumourVariety.seed_region`
+    seed_regions: dict
     volume_cm3: float   # brain volume of the template
 
 
@@ -53,17 +54,41 @@ def template() -> Template:
     ventricles = np.isin(labelled, 1 + np.flatnonzero(sizes > 2000))
     ventricles = ndimage.gaussian_filter(ventricles.astype(np.float32), 1.0)
 
-    # Seeds: white matter at least 8 mm deep, supratentorial, weighted towards the
-    # frontal and temporal lobes; near the ventricles and near the cortex alike.
+    return Template(gm, wm, csf, ventricles.astype(np.float32),
+                    {"course": _course_seeds(wm, depth), "wide": _wide_seeds(gm, wm, depth)},
+                    float(mask.sum()) / 1000)
+
+
+def _mni(seeds):
+    """Template voxels (z, y, x) -> MNI mm (x, y, z) (nilearn's 1 mm affine, the two flips undone)."""
+    return 98 - seeds[:, 2], 98 - seeds[:, 1], seeds[:, 0] - 72
+
+
+def _course_seeds(wm, depth):
+    # White matter at least 8 mm deep, supratentorial, weighted towards the frontal and
+    # temporal lobes; near the ventricles and near the cortex alike.
     z, y, x = np.nonzero((wm[::2, ::2, ::2] > 0.5) & (depth[::2, ::2, ::2] > 8))
     seeds = np.stack([z, y, x], axis=1) * 2
-    mni_z = seeds[:, 0] - 72            # template voxel -> MNI mm (affine of nilearn)
-    mni_y = 98 - seeds[:, 1]
+    _, mni_y, mni_z = _mni(seeds)
     keep = mni_z > -10
     seeds, mni_y = seeds[keep], mni_y[keep]
     weights = np.where(mni_y > -20, 3.0, 1.0)
-    return Template(gm, wm, csf, ventricles.astype(np.float32), seeds, weights / weights.sum(),
-                     float(mask.sum()) / 1000)
+    return seeds, weights / weights.sum()
+
+
+def _wide_seeds(gm, wm, depth):
+    # Every place gliomas grow: white or grey matter from 4 mm deep, the temporal lobes' low
+    # slices included (below MNI z = -10 only lateral to the brainstem and in front of the
+    # cerebellum); weighted as the course's, the cortex as likely as the deep white matter.
+    tissue = (wm[::2, ::2, ::2] + gm[::2, ::2, ::2] > 0.6) & (depth[::2, ::2, ::2] > 4)
+    z, y, x = np.nonzero(tissue)
+    seeds = np.stack([z, y, x], axis=1) * 2
+    mni_x, mni_y, mni_z = _mni(seeds)
+    temporal = (mni_z > -35) & (np.abs(mni_x) > 25) & (mni_y > -45)
+    keep = (mni_z > -10) | temporal
+    seeds, mni_y = seeds[keep], mni_y[keep]
+    weights = np.where(mni_y > -20, 3.0, 1.0)
+    return seeds, weights / weights.sum()
 
 
 TEMPLATE_CENTRE = np.array([77.0, 115.0, 98.0])

@@ -75,11 +75,16 @@ def draw_mimics(rng, shape, brain, csf, wm, ventricles, tumour) -> Mimics:
     stripped = surface & (smooth_brain < 0.6) & (patches < -rng.uniform(1.0, 2.0)) & ~tumour
     # The levels are drawn after the maps, in this order (the same case for the same seed).
     return Mimics(vessels.astype(np.float32), plexus, periventricular, wmh, rim.astype(np.float32), shell, stripped,
-                  vessel_level=rng.uniform(1.3, 2.2), plexus_level=rng.uniform(1.3, 1.9),
-                  dura_level=rng.uniform(1.2, 2.0), periventricular_lift=rng.uniform(1.2, 1.6),
-                  wmh_level=rng.uniform(1.3, 1.8), rim_lift=rng.uniform(1.1, 1.4),
-                  shell_levels={"t1": rng.uniform(0.7, 1.3), "t2": rng.uniform(0.6, 1.3),
-                                "flair": rng.uniform(0.6, 1.2)})
+                  **draw_mimic_levels(rng))
+
+
+def draw_mimic_levels(rng) -> dict:
+    """How bright each mimic is, relative to white matter (the level fields of :class:`Mimics`)."""
+    return dict(vessel_level=rng.uniform(1.3, 2.2), plexus_level=rng.uniform(1.3, 1.9),
+                dura_level=rng.uniform(1.2, 2.0), periventricular_lift=rng.uniform(1.2, 1.6),
+                wmh_level=rng.uniform(1.3, 1.8), rim_lift=rng.uniform(1.1, 1.4),
+                shell_levels={"t1": rng.uniform(0.7, 1.3), "t2": rng.uniform(0.6, 1.3),
+                              "flair": rng.uniform(0.6, 1.2)})
 
 
 def apply_mimics(image, modality: str, mimics: Mimics) -> np.ndarray:

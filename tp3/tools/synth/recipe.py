@@ -7,6 +7,8 @@ statistics on the cases (``benchmarks/bench_realism.py``).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 
 SPACING = (1.0, 1.0, 1.0)
 ORIGIN = (0.0, -239.0, 0.0)
@@ -49,6 +51,26 @@ LGG_WITH_ET = 0.3
 #: nodule, or a patchy enhancement with gaps.
 CORE_PATTERNS = {"ring": 0.55, "solid": 0.15, "patchy": 0.30}
 MULTIFOCAL_PROBABILITY = 0.15
+@dataclass(frozen=True)
+class TumourVariety:
+    """The tumours a stream of cases draws from. The course data keeps :data:`COURSE_VARIETY`
+    (the ranges above); the scenes the pretrained model learns from draw :data:`WIDE_VARIETY`."""
+
+    wt_volume_cm3: tuple = WT_VOLUME_CM3
+    edema_to_core: tuple = EDEMA_TO_CORE
+    lgg_with_et: float = LGG_WITH_ET
+    multifocal_probability: float = MULTIFOCAL_PROBABILITY
+    #: ``"course"``: deep and subcortical white matter above the temporal horns (weighted to the
+    #: front); ``"wide"``: also near the cortex, in grey matter, and the temporal lobes' low slices.
+    seed_region: str = "course"
+
+
+COURSE_VARIETY = TumourVariety()
+#: Issue 33's failures on real scans: small tumours (from 5 cm^3) near the cortex or in the
+#: temporal lobe's low slices, edema over a lobe, lower-grade tumours with a large core.
+WIDE_VARIETY = TumourVariety(wt_volume_cm3=(5.0, 320.0), edema_to_core=(0.3, 5.0), lgg_with_et=0.3,
+                             multifocal_probability=0.2, seed_region="wide")
+
 #: Brain volume drawn per case, cm^3 (real 1016-1739; the MNI template is about 1880).
 BRAIN_VOLUME_CM3 = (1040.0, 1690.0)
 #: Per-case power applied to the template's tissue fractions (1: as they are).

@@ -8,25 +8,25 @@ from scipy import ndimage
 
 from .anatomy import Template
 from .fields import coarse_field, smooth_noise, top_voxels
-from .recipe import (CORE_PATTERNS, EDEMA_TO_CORE, ET_FRACTION_OF_CORE, LGG_WITH_ET, MULTIFOCAL_PROBABILITY,
-                     WT_VOLUME_CM3)
+from .recipe import COURSE_VARIETY, CORE_PATTERNS, ET_FRACTION_OF_CORE, TumourVariety
 
 
-def draw_tumour_volumes(rng, grade) -> tuple[float, float, float]:
+def draw_tumour_volumes(rng, grade, variety: TumourVariety = COURSE_VARIETY) -> tuple[float, float, float]:
     """Whole tumour, core and enhancing volumes (voxels of 1 mm^3); no ET for most LGG."""
-    wt = np.exp(rng.uniform(*np.log(WT_VOLUME_CM3))) * 1000
-    core = wt / (1 + np.exp(rng.uniform(*np.log(EDEMA_TO_CORE))))
-    has_et = grade == "HGG" or rng.uniform() < LGG_WITH_ET
+    wt = np.exp(rng.uniform(*np.log(variety.wt_volume_cm3))) * 1000
+    core = wt / (1 + np.exp(rng.uniform(*np.log(variety.edema_to_core))))
+    has_et = grade == "HGG" or rng.uniform() < variety.lgg_with_et
     et = core * rng.uniform(*ET_FRACTION_OF_CORE[grade]) if has_et else 0.0
     return wt, core, et
 
 
-def draw_tumour_seeds(rng, tpl, wt) -> tuple[list, list]:
+def draw_tumour_seeds(rng, tpl, wt, variety: TumourVariety = COURSE_VARIETY) -> tuple[list, list]:
     """Where the tumour starts (template voxels) and the volume grown from each seed."""
-    seeds = [tpl.seeds[rng.choice(len(tpl.seeds), p=tpl.seed_weights)]]
+    candidates, weights = tpl.seed_regions[variety.seed_region]
+    seeds = [candidates[rng.choice(len(candidates), p=weights)]]
     volumes = [wt]
-    if rng.uniform() < MULTIFOCAL_PROBABILITY:
-        seeds.append(tpl.seeds[rng.choice(len(tpl.seeds), p=tpl.seed_weights)])
+    if rng.uniform() < variety.multifocal_probability:
+        seeds.append(candidates[rng.choice(len(candidates), p=weights)])
         volumes = [wt * 0.75, wt * 0.25]
     return seeds, volumes
 

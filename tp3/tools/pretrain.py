@@ -1,0 +1,193 @@
+"""The pretrained model of Ex 11-13 (``python -m tp3 pretrain``): a U-Net that learns from scenes
+(anatomy and tumour label maps, :mod:`tp3.tools.synth.scenes`) whose images are drawn afresh for
+every batch (:mod:`tp3.tools.synth.randomise`), so it never sees the same contrast twice.
+
+One command does it all, resumably, in a work folder:
+
+1. ``scenes/``: the first ``scenes`` scenes of stream ``seed`` (wide tumour variety);
+2. ``validation/``: ``validation_cases`` cases of the course generator (``python -m tp3 synth``,
+   full resolution, its own narrower ranges, another seed) read through the course
+   preprocessing: a *shifted* generator, on which the checkpoint is chosen (lowest validation
+   loss). No real scan is used anywhere;
+3. training: each batch of slices comes from scenes rendered with new contrasts and a new
+   acquisition; half of a render's slices hold tumour. Fresh tumours: while it trains, a
+   background process adds ``new_scenes_per_epoch`` scenes per epoch to the pool, which epoch
+   ``e`` draws from (scenes ``1 .. scenes + e * new_scenes_per_epoch``; training waits for a
+   scene not yet written, so the same seed trains the same model however fast the machine).
+
+Writes ``model_out`` (the kit's model file, best epoch), ``WORK/training_log.csv`` and
+``WORK/pretrain.json`` (the settings and the command). Instructors never need it: the model ships
+in ``models/``; its card (``models/README.md``) gives the command, time and figures.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+
+#: What ``models/pretrained.weights.h5`` was trained with (models/README.md).
+@dataclasses.dataclass(frozen=True)
+class PretrainConfig:
+    work: str
+    model_out: str
+    seed: int = 4040
+    scenes: int = 120
+    new_scenes_per_epoch: int = 8
+    validation_cases: int = 16
+    validation_seed: int = 5020
+    width: int = 16
+    epochs: int = 40
+    steps_per_epoch: int = 150
+    batch_size: int = 32
+    slices_per_render: int = 16
+    tumour_share: float = 0.5
+    learning_rate: float = 1e-3
+    lr_decay: float = 0.5
+    lr_decay_every: int = 15
+    precision: str = "auto"
+    workers: int = 2
+
+
+def scene_slices(scenes, config: PretrainConfig, rng, waiting=None):
+    """Endless ``(image (96, 96, 4) float32, classes (96, 96) uint8)`` slices: each scene rendered
+    afresh, ``slices_per_render`` of its brain slices taken (a ``tumour_share`` of them with
+    tumour), left-right flipped at random. ``scenes(n)`` returns the list of the first ``n``
+    scenes (waiting for them); the pool grows by ``new_scenes_per_epoch`` every epoch's worth of
+    renders."""
+    from .synth.randomise import render_scene
+
+    renders_per_epoch = max(config.steps_per_epoch * config.batch_size // config.slices_per_render, 1)
+    rendered = 0
+    while True:
+        # tf.data reads ahead of the last epoch: the pool stops growing there.
+        epoch = min(rendered // renders_per_epoch, config.epochs)
+        pool = scenes(config.scenes + epoch * config.new_scenes_per_epoch)
+        scene = pool[rng.integers(len(pool))]
+        images, classes = render_scene(rng, scene)
+        for z, flip in zip(_pick_slices(rng, images, classes, config), rng.uniform(size=config.slices_per_render) < 0.5):
+            image, label = images[z], classes[z]
+            yield (image[:, ::-1], label[:, ::-1]) if flip else (image, label)
+        rendered += 1
+
+
+def _pick_slices(rng, images, classes, config: PretrainConfig) -> np.ndarray:
+    with_brain = np.flatnonzero(np.any(images != 0, axis=(1, 2, 3)))
+    with_tumour = np.flatnonzero(np.any(classes > 0, axis=(1, 2)))
+    n = config.slices_per_render
+    n_tumour = int(round(n * config.tumour_share)) if len(with_tumour) else 0
+    return np.concatenate([rng.choice(with_tumour, n_tumour), rng.choice(with_brain, n - n_tumour)])
+
+
+class ScenePool:
+    """Scenes in memory, read from the work folder as training needs them (waiting for the
+    background process to write them)."""
+
+    def __init__(self, folder: Path, producer=None, timeout: float = 3600):
+        self.folder, self.producer, self.timeout, self.loaded = Path(folder), producer, timeout, []
+
+    def __call__(self, n: int) -> list:
+        from .synth.scenes import load_scene, scene_path
+
+        while len(self.loaded) < n:
+            path = scene_path(self.folder, len(self.loaded) + 1)
+            waited = time.monotonic()
+            while not path.exists():
+                if self.producer is not None and not self.producer.is_alive() and not path.exists():
+                    raise RuntimeError(f"{path} was not written: the process making scenes stopped "
+                                       f"(exit code {self.producer.exitcode}); see its error above")
+                if time.monotonic() - waited > self.timeout:
+                    raise TimeoutError(f"{path} not written after {self.timeout:.0f} s")
+                time.sleep(0.5)
+            self.loaded.append(load_scene(path))
+        return self.loaded[:n]
+
+
+def validation_set(config: PretrainConfig, progress: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """The shifted generator's cases through the course preprocessing: images ``(N*77, 96, 96, 4)``
+    float32 z-scored, classes ``(N*77, 96, 96)`` uint8."""
+    from ..preprocessing import course_images, labels_to_classes, normalise, resize_labels
+    from .preparation import read_case_folder
+    from .synth import case_id, generate
+
+    folder = Path(config.work) / "validation"
+    generate(folder, config.validation_cases, config.validation_seed, workers=config.workers, progress=progress)
+    images, classes = [], []
+    for index in range(1, config.validation_cases + 1):
+        volumes, labels, _ = read_case_folder(folder / case_id(index))
+        images.append(normalise(course_images(volumes)))
+        classes.append(labels_to_classes(resize_labels(labels)).astype(np.uint8))
+    return np.concatenate(images), np.concatenate(classes)
+
+
+def _produce(folder, stop, seed, start):
+    os.nice(5)  # training first: a scene late by a few seconds costs nothing
+    from .synth.scenes import generate_scenes
+
+    generate_scenes(folder, stop, seed, workers=1, start=start, progress=False)
+
+
+def pretrain(config: PretrainConfig, progress: bool = True):
+    """Make the scenes and the validation set, then train (see the module's docstring).
+    Returns the Keras ``History``."""
+    import multiprocessing
+
+    import keras
+    import tensorflow as tf
+
+    from ..files import write_text_atomic
+    from ..precision import precision
+    from ..preprocessing import N_CLASSES
+    from ..training import compile_unet, seed_everything, step_decay
+    from ..callbacks import ProgressBar, SaveBestModel
+    from ..unet import INPUT_SHAPE, build_unet
+    from .synth.scenes import generate_scenes
+
+    work = Path(config.work)
+    work.mkdir(parents=True, exist_ok=True)
+    write_text_atomic(work / "pretrain.json", json.dumps(dataclasses.asdict(config), indent=2) + "\n")
+    generate_scenes(work / "scenes", config.scenes, config.seed, workers=config.workers, progress=progress)
+    x_val, y_val = validation_set(config, progress)
+    total = config.scenes + config.epochs * config.new_scenes_per_epoch
+    producer = None
+    if total > config.scenes:
+        producer = multiprocessing.get_context("spawn").Process(
+            target=_produce, args=(work / "scenes", total, config.seed, config.scenes + 1), daemon=True)
+        producer.start()
+    seed_everything(config.seed)
+    rng = np.random.default_rng([config.seed, 1])
+    pool = ScenePool(work / "scenes", producer)
+    signature = (tf.TensorSpec(INPUT_SHAPE, tf.float32), tf.TensorSpec(INPUT_SHAPE[:2], tf.uint8))
+    train_set = (tf.data.Dataset.from_generator(lambda: scene_slices(pool, config, rng), output_signature=signature)
+                 .shuffle(8 * config.slices_per_render, seed=config.seed)
+                 .batch(config.batch_size, drop_remainder=True)
+                 .map(lambda x, y: (x, tf.one_hot(tf.cast(y, tf.int32), N_CLASSES)))
+                 .prefetch(2))
+    val_set = (tf.data.Dataset.from_tensor_slices((x_val, y_val)).batch(config.batch_size)
+               .map(lambda x, y: (x, tf.one_hot(tf.cast(y, tf.int32), N_CLASSES))))
+    with precision(config.precision):
+        model = compile_unet(build_unet(config.width), config.learning_rate)
+    started = time.monotonic()
+
+    def report(epoch, logs):
+        shown = " ".join(f"{key} {logs[key]:.4f}" for key in ("loss", "val_loss", "val_dice_wt", "val_dice_tc",
+                                                                 "val_dice_et") if key in logs)
+        print(f"epoch {epoch + 1}/{config.epochs} ({(time.monotonic() - started) / 60:.1f} min): {shown}",
+              flush=True)
+
+    callbacks = [SaveBestModel(config.model_out, monitor="val_loss"),
+                 keras.callbacks.LearningRateScheduler(step_decay(config.lr_decay, config.lr_decay_every)),
+                 keras.callbacks.CSVLogger(str(work / "training_log.csv")),
+                 keras.callbacks.LambdaCallback(on_epoch_end=report)]
+    try:
+        return model.fit(train_set, validation_data=val_set, epochs=config.epochs,
+                         steps_per_epoch=config.steps_per_epoch,
+                         callbacks=callbacks + [ProgressBar()] if progress else callbacks, verbose=0,
+                         shuffle=False)
+    finally:
+        if producer is not None and producer.is_alive():
+            producer.terminate()
