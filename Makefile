@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 # The venv's bin first: the notebooks' "python3" kernel must be the venv's Python.
 RUN := PATH=$(CURDIR)/$(VENV)/bin:$$PATH
 
-.PHONY: install demo test test-fast test-unit test-notebooks test-compat bench html students system-packages clean-data
+.PHONY: install demo test test-fast test-unit test-notebooks test-compat bench bench-browser html students system-packages clean-data
 
 $(STAMP): requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -72,6 +72,15 @@ students: install
 # Executed solution notebooks as HTML, for instructors.
 html: install
 	$(RUN) $(PY) -m tp3 notebooks html --out build/html
+
+# Ex 12's 3D view in a real browser (benchmarks/browser_ex12.py): Debian's Chromium (apt, as
+# root) and playwright (pip, without its own browsers); CI has no browser, so not in make test.
+bench-browser: install
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  { echo "install Chromium: sudo apt-get install chromium"; exit 1; }
+	$(PY) -m pip install --quiet "playwright>=1.40"
+	$(RUN) $(PY) benchmarks/browser_ex12.py
 
 bench: install
 	$(PY) benchmarks/bench_data.py --cases 4

@@ -10,7 +10,7 @@ of its files (their hash names its folder, under ``$TP3_COMPAT_HOME``, default
 ``~/.cache/tp3-compat``).
 
 In each environment it runs, in smoke mode and in a course root of its own, the unit tests
-of the modules marked ``keras`` (build, train, save/load, precision, TensorBoard logs, prediction) and every
+of the modules marked ``keras`` (build, train, save/load, precision, TensorBoard logs, prediction) or ``widgets`` (Ex 12's 3D views) and every
 solution notebook with nbval, then prints one row per stack. Standard library only: it runs
 with the system Python before any environment exists.
 
@@ -121,10 +121,10 @@ def junit_counts(path: Path) -> tuple[int, int]:
     return tests - failures - errors - skipped, failures + errors
 
 
-def keras_test_files() -> list[Path]:
-    """The test modules marked ``keras`` (collecting the others would need their tools too)."""
+def stack_test_files() -> list[Path]:
+    """The test modules marked ``keras`` or ``widgets`` (collecting the others would need their tools too)."""
     return sorted(path for path in (REPO / "tests").glob("test_*.py")
-                  if "pytestmark = pytest.mark.keras" in path.read_text())
+                  if any(f"pytestmark = pytest.mark.{marker}" in path.read_text() for marker in ("keras", "widgets")))
 
 
 #: Size of the smoke-mode sample (tp3.settings.SMOKE_SAMPLE_PATIENTS), which the notebooks use.
@@ -158,7 +158,7 @@ def seed_course_data(root: Path) -> bool:
 
 
 def test(stack: str, env: Path, work: Path, log: Path) -> dict:
-    """The unit tests marked ``keras`` and the notebook suite in ``env``; their counts and time."""
+    """The unit tests marked ``keras`` or ``widgets`` and the notebook suite in ``env``; their counts and time."""
     root = work / "root"
     root.mkdir(parents=True, exist_ok=True)
     seeded = seed_course_data(root)
@@ -169,7 +169,7 @@ def test(stack: str, env: Path, work: Path, log: Path) -> dict:
     common = ["-p", "no:cacheprovider", "-q", "-o", "addopts=-ra"]
     start = time.monotonic()
     unit_status = run([python, "-m", "pytest", *common, "--junitxml", work / "unit.xml",
-                       "--basetemp", work / "tmp", *keras_test_files()], log, env=environ, cwd=work)
+                       "--basetemp", work / "tmp", *stack_test_files()], log, env=environ, cwd=work)
     notebooks_status = run([python, "-m", "pytest", "--nbval-lax", "--nbval-cell-timeout=900", *common,
                             "--junitxml", work / "notebooks.xml", REPO / "notebooks" / "solutions"],
                            log, env=environ, cwd=work)

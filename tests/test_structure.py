@@ -17,7 +17,7 @@ PACKAGE = REPO_ROOT / "tp3"
 #: notebooks' layer above them.
 EXERCISE_MODULES = ("augment", "callbacks", "checks", "config", "data", "files", "layout", "metrics", "modelfile",
                     "pipeline", "precision", "predict", "preprocessing", "runtime", "settings", "tblogs", "training",
-                    "unet", "viz")
+                    "unet", "viewer", "viz")
 
 
 def _imported_modules(path: Path) -> set[str]:

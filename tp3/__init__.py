@@ -9,7 +9,7 @@ part of handout    exercises     module
 2 the network      Ex 5-6        ``tp3.unet``
 3 training         Ex 7          ``tp3.training``
 4 augmentation     Ex 8-10       ``tp3.augment``, ``tp3.tblogs`` (reading TensorBoard logs)
-5 prediction       Ex 11-13      ``tp3.predict``, ``tp3.metrics``
+5 prediction       Ex 11-13      ``tp3.predict``, ``tp3.viewer`` (3D, Ex 12), ``tp3.metrics``
 =================  ============  ==========================================================
 
 Beside them: ``tp3.settings`` holds the values a course may change (seed, widths, epochs,
@@ -36,7 +36,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 __version__ = "0.1.0"
 
 #: What a student sees after ``tp3.<TAB>``: the modules of the exercises, in handout order.
-STUDENT_MODULES = ("data", "preprocessing", "unet", "training", "augment", "tblogs", "predict", "metrics",
+STUDENT_MODULES = ("data", "preprocessing", "unet", "training", "augment", "tblogs", "predict", "viewer", "metrics",
                    "checks", "course", "settings", "runtime", "layout", "viz")
 _OTHER_MODULES = ("files", "modelfile", "tools")
 

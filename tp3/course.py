@@ -36,14 +36,13 @@ def setup(progress: bool = True) -> Path:
     return root
 
 
-def run_paths(root, name: str, fresh: bool = False) -> tuple[Path, Path]:
-    """``(model file path (.weights.h5), log folder)`` of a named run of the course (e.g. ``"ex7"``).
-
-    ``fresh``: start the log folder anew (a rerun's curves would otherwise pile up on the
-    previous ones in TensorBoard).
+def fresh_run(root, name: str) -> tuple[Path, Path]:
+    """``(model file path (.weights.h5), log folder)`` of a named run of the course (e.g. ``"ex7"``,
+    :func:`tp3.layout.run_paths`), its log folder emptied first, saying so: a rerun's curves
+    would otherwise pile up on the previous ones in TensorBoard. Ex 7, Ex 9.
     """
     model_path, logdir = layout.run_paths(root, name)
-    if fresh and logdir.exists():
+    if logdir.exists():
         shutil.rmtree(logdir)
         print(f"Previous logs of '{name}' removed: this run starts a fresh {logdir}")
     model_path.parent.mkdir(parents=True, exist_ok=True)
@@ -54,9 +53,9 @@ def trained_run(root, name: str, augment: bool = False, progress: bool = False) 
     """The model and logs of run ``name``, trained now (default width and epochs) if absent."""
     from .training import TrainConfig, train
 
-    model_path, logdir = run_paths(root, name)
+    model_path, logdir = layout.run_paths(root, name)
     if not model_path.is_file():
-        run_paths(root, name, fresh=True)
+        fresh_run(root, name)
         print(f"No run '{name}' in {logdir.parent} yet: training it now "
               f"({runtime.default_epochs()} epochs, augmentation {'on' if augment else 'off'}).")
         train(TrainConfig(root=root, logdir=logdir, model_out=model_path, augment=augment), progress=progress)

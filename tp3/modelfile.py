@@ -16,9 +16,9 @@ CLI      ``python -m tp3 convert MODEL.keras --out MODEL.weights.h5`` (:func:`co
 
 from __future__ import annotations
 
+import functools
 import io
 import json
-import re
 import time
 import zipfile
 from pathlib import Path
@@ -97,27 +97,43 @@ def save_unet(model: keras.Model, path, **extra) -> Path:
 
 # --- Reading ---------------------------------------------------------------------------
 def _layout(h5: h5py.File) -> tuple[dict | None, int]:
-    """``(settings guessed from the layout, number of weight arrays)`` of a Keras weights file.
+    """``(settings guessed from the weights, number of weight arrays)`` of a Keras weights file.
 
-    Keras names a model's groups after the layers' classes: ``layers/conv2d`` holds the first
-    3x3 kernel, ``layers/conv2d_<n>`` with the highest n the head, and a U-Net has one
-    ``conv2d_transpose*`` group per level. The guess is ``None`` for another layout; optimizer
-    state (``optimizer/``) is not counted.
+    Read from the arrays' shapes, not from the names Keras gives its groups (which change
+    between versions): the input convolution is the 3x3 kernel over the input's channels, the
+    head the 1x1 kernel; the depth is the one whose U-Net has exactly these arrays
+    (:func:`_weight_shapes`). ``None`` when no U-Net of the kit matches. Optimizer state
+    (``optimizer/``, written by some Keras versions) is not counted. Each width and depth tried
+    builds a U-Net once (cached): a guess costs about a second, and only files without settings
+    need one.
     """
-    groups = h5.get("layers")
-    if not isinstance(groups, h5py.Group):
-        return None, 0
-    arrays = []
-    groups.visititems(lambda name, item: arrays.append(name) if isinstance(item, h5py.Dataset) else None)
-    depth = sum(name.startswith("conv2d_transpose") for name in groups)
-    convolutions = sorted((int(match.group(1) or 0), name) for name in groups
-                          if (match := re.fullmatch(r"conv2d(?:_(\d+))?", name)))
-    kernels = [groups[name].get("vars/0") for _, name in convolutions[:1] + convolutions[-1:]]
-    if depth == 0 or not convolutions or any(k is None or len(k.shape) != 4 for k in kernels):
-        return None, len(arrays)
-    first, head = kernels
-    return ({"width": int(first.shape[3]), "depth": depth, "n_classes": int(head.shape[3]),
-             "input_shape": [*INPUT_SHAPE[:2], int(first.shape[2])]}, len(arrays))
+    shapes = []
+    h5.visititems(lambda name, item: shapes.append(tuple(item.shape))
+                  if isinstance(item, h5py.Dataset) and not name.startswith("optimizer") else None)
+    channels = INPUT_SHAPE[2]
+    # At small widths deeper kernels can have as many input channels as the image: try each.
+    widths = sorted({shape[3] for shape in shapes if len(shape) == 4 and shape[:3] == (3, 3, channels)})
+    heads = [shape for shape in shapes if len(shape) == 4 and shape[:2] == (1, 1)]
+    if len(heads) != 1:
+        return None, len(shapes)
+    n_classes = heads[0][3]
+    for width in widths:
+        for depth in range(1, 7):
+            if sorted(_weight_shapes(width, depth, n_classes)) == sorted(shapes):
+                return ({"width": width, "depth": depth, "n_classes": n_classes,
+                         "input_shape": [*INPUT_SHAPE[:2], channels]}, len(shapes))
+    return None, len(shapes)
+
+
+@functools.lru_cache(maxsize=32)
+def _weight_shapes(width: int, depth: int, n_classes: int) -> tuple:
+    """The shapes of the weight arrays of :func:`tp3.unet.build_unet`'s U-Net with these settings."""
+    try:
+        model = _rebuild({"width": width, "depth": depth, "n_classes": n_classes,
+                          "input_shape": list(INPUT_SHAPE)}, "a guess")
+    except ModelFileError:
+        return ()
+    return tuple(tuple(weight.shape) for weight in model.weights)
 
 
 def _inspect(path: Path) -> tuple[dict, int]:
