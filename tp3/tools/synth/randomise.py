@@ -14,7 +14,7 @@ import numpy as np
 from scipy import ndimage
 
 from ...layout import MODALITIES
-from ...preprocessing import normalise
+from ...preprocessing import COURSE_SHAPE, normalise
 from .fields import coarse_field, smooth_field_1d
 from .mimics import Mimics, apply_mimics, draw_mimic_levels
 from .recipe import CONTRAST_RANGES
@@ -125,18 +125,21 @@ TEXTURE_BANK_SIZE = 24
 
 
 @functools.lru_cache(maxsize=4)
-def _texture_bank(shape: tuple, scales: tuple) -> np.ndarray:
-    rng = np.random.default_rng(list(shape) + [int(10 * s) for s in scales])
-    return np.stack([coarse_field(rng, shape, scales[i % len(scales)]) for i in range(TEXTURE_BANK_SIZE)])
+def _texture_bank(scales: tuple) -> np.ndarray:
+    rng = np.random.default_rng([int(10 * s) for s in scales])
+    return np.stack([coarse_field(rng, COURSE_SHAPE, scales[i % len(scales)]) for i in range(TEXTURE_BANK_SIZE)])
 
 
 def _unit_field(rng, shape, ranges) -> np.ndarray:
+    """A unit random field of ``shape`` (at most the course grid's): a bank field rolled,
+    flipped and cropped at random."""
     low, high = ranges["scale"]
-    bank = _texture_bank(tuple(shape), (low, (low + high) / 2, high))
+    bank = _texture_bank((low, (low + high) / 2, high))
     field = bank[rng.integers(len(bank))]
-    field = np.roll(field, tuple(rng.integers(0, n) for n in shape), axis=(0, 1, 2))
+    field = np.roll(field, tuple(rng.integers(0, n) for n in COURSE_SHAPE), axis=(0, 1, 2))
     flips = tuple(axis for axis in range(3) if rng.uniform() < 0.5)
-    return np.flip(field, flips) if flips else field
+    field = np.flip(field, flips) if flips else field
+    return field[tuple(slice(0, n) for n in shape)]
 
 
 def _texture(rng, shape, ranges) -> np.ndarray:

@@ -1,0 +1,113 @@
+"""The pretrained model's data (issue 33): scenes on the course grid, images drawn afresh from them
+with the label-defining orderings kept, and ``python -m tp3 pretrain`` end to end (tiny)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+
+from tp3.layout import MODALITIES
+from tp3.preprocessing import COURSE_SHAPE
+from tp3.tools.synth import randomise
+from tp3.tools.synth.scenes import MAPS, course_scene, load_scene, save_scene
+
+SEED = 77
+
+
+@pytest.fixture(scope="module")
+def scene():
+    return course_scene(SEED, 2)
+
+
+def test_a_scene_is_the_same_for_the_same_seed_and_holds_fractions_on_the_course_grid(scene, tmp_path):
+    assert scene.maps.shape == (len(MAPS),) + COURSE_SHAPE and scene.maps.dtype == np.uint8
+    assert scene.classes.shape == COURSE_SHAPE and set(np.unique(scene.classes)) <= {0, 1, 2, 3}
+    assert scene.grade == "HGG" and np.any(scene.classes == 3)
+    visible = scene.maps[MAPS.index("visible")] > 0
+    assert not np.any(scene.classes[~visible]), "tumour outside what the skull stripping kept"
+    tissue = sum(scene.fraction(name) for name in ("gm", "wm", "csf"))
+    assert tissue.max() <= 1.02 and np.median(tissue[scene.classes == 0][visible[scene.classes == 0]]) > 0.5
+    again = load_scene(save_scene(scene, tmp_path / "scene.npz"))
+    assert np.array_equal(again.maps, scene.maps) and np.array_equal(again.classes, scene.classes)
+    (tmp_path / "bad.npz").write_bytes(b"not a scene")
+    with pytest.raises(ValueError, match="bad.npz: not a readable scene"):
+        load_scene(tmp_path / "bad.npz")
+
+
+def test_the_course_cases_do_not_change_when_scenes_are_drawn():
+    """A scene draws the wide variety from its own stream; the course's cases keep theirs."""
+    from tp3.tools.synth import synthesize_case
+    from tp3.tools.synth.recipe import COURSE_VARIETY, WIDE_VARIETY
+
+    assert COURSE_VARIETY.seed_region == "course" and WIDE_VARIETY.wt_volume_cm3[0] < COURSE_VARIETY.wt_volume_cm3[0]
+    first, second = synthesize_case(SEED, 1), synthesize_case(SEED, 1)
+    assert np.array_equal(first.labels, second.labels)
+
+
+def test_drawn_contrasts_are_wide_and_keep_the_orderings_that_define_the_labels():
+    rng = np.random.default_rng(0)
+    tables = [randomise.draw_wide_contrasts(rng) for _ in range(300)]
+    assert all(randomise.keeps_orderings(table) for table in tables)
+    flair_edema = [t["edema"]["flair"] for t in tables]
+    low, high = randomise.WIDE_CONTRAST_RANGES["edema"]["flair"]
+    assert min(flair_edema) < low and max(flair_edema) > high, "drawn beyond the real range on both sides"
+    assert not randomise.keeps_orderings({**tables[0], "enhancing": {**tables[0]["enhancing"], "t1ce": 0.5}})
+
+
+def _region_median(images, classes, cls, channel):
+    return float(np.median(images[..., channel][classes == cls]))
+
+
+def _sharp_acquisition(rng) -> dict:
+    """A scanner that adds nothing: thin slices, no blur, no noise, no gamma."""
+    acquisition = randomise.draw_acquisition(rng)
+    return {**acquisition, "thick": {m: 1.0 for m in MODALITIES}, "inplane_resolution": 1.0, "inplane_blur": 0.0,
+            "noise": 0.0, "gamma": {m: 1.0 for m in MODALITIES}}
+
+
+def test_a_render_is_z_scored_over_the_brain_and_shows_what_defines_each_label(scene):
+    """Rendered with a scanner that adds nothing, the orderings of the contrasts hold on the
+    labelled voxels (with thick slices and blur, partial volume can hide them, as on real scans)."""
+    rng = np.random.default_rng(1)
+    t1, t1ce, flair = (MODALITIES.index(m) for m in ("t1", "t1ce", "flair"))
+    wm = scene.fraction("wm") > 0.9
+    for _ in range(3):
+        images, classes = randomise.render_scene(rng, scene, acquisition=_sharp_acquisition(rng))
+        assert images.shape == COURSE_SHAPE + (4,) and images.dtype == np.float32
+        brain = np.any(images != 0, axis=-1)
+        assert np.array_equal(brain, scene.maps[MAPS.index("visible")] > 0)
+        assert np.allclose(images[brain].mean(axis=0), 0, atol=1e-3)
+        assert np.allclose(images[brain].std(axis=0), 1, atol=1e-2)
+        assert _region_median(images, classes, 3, t1ce) > _region_median(images, classes, 2, t1ce)
+        assert _region_median(images, classes, 3, t1ce) > _region_median(images, classes, 3, t1)
+        assert _region_median(images, classes, 2, flair) > float(np.median(images[..., flair][wm]))
+    images, _ = randomise.render_scene(rng, scene)  # any scanner: still z-scored over the same brain
+    assert np.array_equal(np.any(images != 0, axis=-1), scene.maps[MAPS.index("visible")] > 0)
+
+
+def test_thick_slices_blur_and_step_along_their_axis_only():
+    ramp = np.tile(np.arange(40, dtype=np.float32)[:, None, None], (1, 8, 8))
+    assert randomise.resample_axis(ramp, 1.0, 0, 0.0) is ramp
+    thick = randomise.resample_axis(ramp, 4.0, 0, 0.0)
+    assert thick.shape == ramp.shape and np.allclose(thick[:, 0, 0], thick[:, 5, 7])
+    edges = np.zeros((40, 8, 8), np.float32)
+    edges[::2] = 1
+    assert randomise.resample_axis(edges, 4.0, 0, 0.0)[:, 0, 0].std() < 0.2 * edges[:, 0, 0].std()
+
+
+def test_pretrain_end_to_end_writes_the_best_model_and_its_log(tmp_path):
+    from tp3.predict import load_model
+    from tp3.tools.pretrain import PretrainConfig, pretrain
+
+    config = PretrainConfig(work=str(tmp_path / "work"), model_out=str(tmp_path / "m.weights.h5"), scenes=1,
+                            new_scenes_per_epoch=1, validation_cases=1, epochs=2, steps_per_epoch=2, batch_size=8,
+                            slices_per_render=8, width=4, workers=1, precision="float32")
+    history = pretrain(config, progress=False)
+    assert len(history.history["val_loss"]) == 2
+    assert load_model(config.model_out).output_shape == (None, 96, 96, 4)
+    assert (tmp_path / "work" / "scenes" / "scene_00002.npz").is_file(), "the pool grew by a scene in epoch 2"
+    assert json.loads((tmp_path / "work" / "pretrain.json").read_text()) == dataclasses.asdict(config)
+    assert len((tmp_path / "work" / "training_log.csv").read_text().splitlines()) == 3
