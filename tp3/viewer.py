@@ -75,13 +75,14 @@ def _prediction_file(patient: str, prediction, root: Path) -> Path:
 
 def _panel(title: str, mri: Path, labels: Path, height: int, centre: tuple):
     import ipywidgets
-    from ipyniivue import NiiVue, ShowRender, SliceType, Volume
+    from ipyniivue import NiiVue, ShowRender, SliceType
 
     # A blue crosshair: red, green and yellow are the labels'.
     view = NiiVue(height=height, multiplanar_show_render=ShowRender.ALWAYS, back_color=(0, 0, 0, 1),
                   show_3d_crosshair=True, crosshair_color=(0.25, 0.6, 1.0, 1.0))
-    view.load_volumes([Volume(path=str(mri)),
-                       Volume(path=str(labels), opacity=0.6, colormap_label=_label_table())])
+    # Dictionaries: ipyniivue 2.3 takes only these (2.4 also Volume objects).
+    view.load_volumes([{"path": str(mri)},
+                       {"path": str(labels), "opacity": 0.6, "colormap_label": _label_table()}])
     view.set_slice_type(SliceType.MULTIPLANAR)
     if getattr(view, "scene", None) is not None:  # ipyniivue >= 2.4: the planes cross in the tumour
         view.scene.crosshair_pos = list(centre)

@@ -124,7 +124,7 @@ def _pretrain(args) -> int:
     given = {field.name: getattr(args, field.name) for field in dataclasses.fields(PretrainConfig)
              if getattr(args, field.name, None) is not None}
     config = PretrainConfig(**{**given, "work": str(args.work), "model_out": str(args.model_out)})
-    history = pretrain(config, progress=not args.quiet)
+    history = pretrain(config, progress=not args.quiet, force=args.force)
     print(loss_report(history.history))
     print(f"model: {config.model_out} (the epoch of lowest validation loss)\nlog: {args.work / 'training_log.csv'}")
     return 0
@@ -244,6 +244,7 @@ def build_parser() -> argparse.ArgumentParser:
     pre.add_argument("--work", type=Path, required=True, help="work folder (scenes, validation cases, log); resumable")
     pre.add_argument("--model-out", type=Path, required=True)
     pre.add_argument("--quiet", action="store_true", help="one line per epoch, no progress bars (logs)")
+    pre.add_argument("--force", action="store_true", help="replace an existing --model-out")
     from .pretrain import PretrainConfig
 
     for field in dataclasses.fields(PretrainConfig):

@@ -2,7 +2,8 @@
 (anatomy and tumour label maps, :mod:`tp3.tools.synth.scenes`) whose images are drawn afresh for
 every batch (:mod:`tp3.tools.synth.randomise`), so it never sees the same contrast twice.
 
-One command does it all, resumably, in a work folder:
+One command does it all in a work folder (its data resumably: scenes and validation cases
+already there are kept; training starts from the beginning):
 
 1. ``scenes/``: the first ``scenes`` scenes of stream ``seed`` (wide tumour variety);
 2. ``validation/``: ``validation_cases`` cases of the course generator (``python -m tp3 synth``,
@@ -41,14 +42,14 @@ class PretrainConfig:
     validation_cases: int = 16
     validation_seed: int = 5020
     width: int = 16
-    epochs: int = 40
-    steps_per_epoch: int = 150
+    epochs: int = 24
+    steps_per_epoch: int = 130
     batch_size: int = 32
     slices_per_render: int = 16
     tumour_share: float = 0.5
     learning_rate: float = 1e-3
     lr_decay: float = 0.5
-    lr_decay_every: int = 15
+    lr_decay_every: int = 8
     precision: str = "auto"
     workers: int = 2
 
@@ -131,9 +132,9 @@ def _produce(folder, stop, seed, start):
     generate_scenes(folder, stop, seed, workers=1, start=start, progress=False)
 
 
-def pretrain(config: PretrainConfig, progress: bool = True):
+def pretrain(config: PretrainConfig, progress: bool = True, force: bool = False):
     """Make the scenes and the validation set, then train (see the module's docstring).
-    Returns the Keras ``History``."""
+    An existing ``model_out`` is replaced only with ``force``. Returns the Keras ``History``."""
     import multiprocessing
 
     import keras
@@ -148,6 +149,8 @@ def pretrain(config: PretrainConfig, progress: bool = True):
     from .synth.scenes import generate_scenes
 
     work = Path(config.work)
+    if Path(config.model_out).exists() and not force:
+        raise FileExistsError(f"{config.model_out} exists; pass --force to replace it with the model trained now")
     work.mkdir(parents=True, exist_ok=True)
     write_text_atomic(work / "pretrain.json", json.dumps(dataclasses.asdict(config), indent=2) + "\n")
     generate_scenes(work / "scenes", config.scenes, config.seed, workers=config.workers, progress=progress)

@@ -38,6 +38,11 @@ The parts, in the order a case is made (:func:`synthesize_case`):
 ``cases``        one case from ``(seed, index)``: the parts above in a fixed order
 ``writing``      case folders on disk and :func:`generate` (resumable, one run at a time)
 ``fields``       the random fields and shapes they all draw
+
+For the pretrained model of Ex 11-13 (``python -m tp3 pretrain``, :mod:`tp3.tools.pretrain`):
+
+``scenes``       a case without contrast (:func:`~.cases.build_scene`, wide tumour variety) on the course grid
+``randomise``    images drawn afresh from a scene for every batch: contrasts, scanner, acquisition
 """
 
 from .cases import SyntheticCase, synthesize_case
