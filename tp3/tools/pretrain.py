@@ -17,7 +17,7 @@ already there are kept; training starts from the beginning):
    scene not yet written, so the same seed trains the same model however fast the machine).
 
 Writes ``model_out`` (the kit's model file, best epoch), ``WORK/training_log.csv`` and
-``WORK/pretrain.json`` (the settings and the command). Instructors never need it: the model ships
+``WORK/pretrain.json`` (the run's :class:`PretrainConfig`). Instructors never need it: the model ships
 in ``models/``; its card (``models/README.md``) gives the command, time and figures.
 """
 
@@ -31,9 +31,11 @@ from pathlib import Path
 
 import numpy as np
 
-#: What ``models/pretrained.weights.h5`` was trained with (models/README.md).
 @dataclasses.dataclass(frozen=True)
 class PretrainConfig:
+    """Everything that defines a pretraining run; the defaults are what trained
+    ``models/pretrained.weights.h5`` (models/README.md). ``python -m tp3 pretrain`` has a flag each."""
+
     work: str
     model_out: str
     seed: int = 4040
@@ -54,7 +56,7 @@ class PretrainConfig:
     workers: int = 2
 
 
-def scene_slices(scenes, config: PretrainConfig, rng, waiting=None):
+def scene_slices(scenes, config: PretrainConfig, rng):
     """Endless ``(image (96, 96, 4) float32, classes (96, 96) uint8)`` slices: each scene rendered
     afresh, ``slices_per_render`` of its brain slices taken (a ``tumour_share`` of them with
     tumour), left-right flipped at random. ``scenes(n)`` returns the list of the first ``n``

@@ -20,6 +20,9 @@ from .mimics import Mimics, apply_mimics, draw_mimic_levels
 from .recipe import CONTRAST_RANGES
 from .scenes import MAPS, MIMIC_MAPS, CourseScene
 
+__all__ = ["WIDE_CONTRAST_RANGES", "draw_wide_contrasts", "draw_acquisition", "keeps_orderings", "render_scene",
+           "resample_axis"]
+
 #: Tumour contrasts relative to white matter: the whole range measured on 26 real scans (design
 #: notes, min and max), normal tissue's from the generator's recipe. Drawn widened by
 #: :data:`WIDENING` of their width on each side, then kept only if :func:`keeps_orderings`.
@@ -215,6 +218,3 @@ def _acquire(image, modality, acquisition, offsets) -> np.ndarray:
     blur = acquisition["inplane_blur"]
     return ndimage.gaussian_filter(image, (0, blur, blur)) if blur > 0 else image
 
-
-__all__ = ["WIDE_CONTRAST_RANGES", "draw_wide_contrasts", "draw_acquisition", "keeps_orderings", "render_scene",
-           "resample_axis"]

@@ -10,7 +10,7 @@ rendered and z-scored is what the course preprocessing makes of a scan of that b
 what rendering after the resize changes (texture and noise are drawn at the course's scale).
 
 On disk: ``scene_<index>.npz`` (``maps`` uint8 ``(13, 77, 96, 96)``, fractions x 255 in the
-order of :data:`MAPS`; ``classes`` uint8 ``(77, 96, 96)`` in 0-3; about 2 MB compressed).
+order of :data:`MAPS`; ``classes`` uint8 ``(77, 96, 96)`` in 0-3; about 0.5 MB compressed).
 The same ``(seed, index)`` always gives the same scene.
 """
 
