@@ -206,6 +206,20 @@ def test_ex7_judges_the_data_trained_on(course_root, tmp_path):
     rejects(lambda: _steps_slip(batches("train") * 2, tmp_path, course_root), "training split makes")
 
 
+def test_ex7_judges_the_batches_at_the_runs_epoch_share(course_root, tmp_path):
+    """A share of the slices per epoch (sized to the machine) that the dataset did not follow is named."""
+    from tp3 import training
+    from tp3.checks.training_checks import _steps_slip
+
+    x_train, y_train = training.load_split("train", course_root, progress=False)
+    (tmp_path / "config.json").write_text(json.dumps({"batch_size": 16, "epoch_share": 0.4}))
+    sized = training.make_dataset(x_train, y_train, 16, shuffle=True, epoch_share=0.4)
+    _steps_slip(int(sized.cardinality()), tmp_path, course_root)
+    every_slice = training.make_dataset(x_train, y_train, 16, shuffle=True)
+    rejects(lambda: _steps_slip(int(every_slice.cardinality()), tmp_path, course_root),
+            "pass epoch_share=cfg.epoch_share")
+
+
 def test_ex7_judges_the_loss_and_the_model_file(course_root, tiny_model, tmp_path):
     import shutil
 

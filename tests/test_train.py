@@ -228,8 +228,9 @@ def _describe_callbacks(callbacks) -> list:
     return described
 
 
-def test_notebook_ex7_cells_build_what_train_builds(course_root, tiny_data):
+def test_notebook_ex7_cells_build_what_train_builds(course_root, tiny_data, monkeypatch):
     """The solution's compile and callbacks cells against compile_unet and make_callbacks."""
+    monkeypatch.setenv("TP3_SMOKE", "1")  # size_run times width 4, not the CPU's width
     import nbformat
 
     from tp3 import training
@@ -237,7 +238,7 @@ def test_notebook_ex7_cells_build_what_train_builds(course_root, tiny_data):
     from tp3.unet import build_unet
 
     cells = nbformat.read(str(SOLUTIONS / "03_training.ipynb"), as_version=4).cells
-    settings_cell = next(c.source for c in cells if "TrainConfig(" in c.source)
+    settings_cell = next(c.source for c in cells if c.cell_type == "code" and "size.config(" in c.source)
     compile_cell = next(c.source for c in cells if "model.compile(" in c.source)
     callbacks_cell = next(c.source for c in cells if "callbacks = [" in c.source)
     (x_train, y_train), (x_val, y_val) = tiny_data
@@ -321,7 +322,7 @@ def test_every_config_field_is_a_flag(first_run):
     cfg, _ = first_run
     help_text = build_parser()._subparsers._group_actions[0].choices["train"].format_help()
     for field in dataclasses.fields(TrainConfig):
-        if field.name != "augmentation":  # an object: set in --config's file (or tp3/settings.py)
+        if field.name not in ("augmentation", "sizing"):  # an object (set in --config's file), a record
             assert "--" + field.name.replace("_", "-") in help_text
     on = training_config(build_parser().parse_args(["train", "--config", f"{cfg.logdir}/config.json", "--augment"]))
     off = training_config(build_parser().parse_args(

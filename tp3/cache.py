@@ -61,9 +61,9 @@ class CachedSplit:
         """float16 ``(N, 96, 96, 4)``, memory-mapped (read-only): index it, do not copy it whole."""
         return np.load(self.images_path, mmap_mode="r")
 
-    def classes(self) -> np.ndarray:
-        """uint8 ``(N, 96, 96)`` in {0,1,2,3}, read whole (9 KB a slice)."""
-        return np.load(self.classes_path)
+    def classes(self, mmap: bool = False) -> np.ndarray:
+        """uint8 ``(N, 96, 96)`` in {0,1,2,3}: read whole (9 KB a slice), or memory-mapped (read-only)."""
+        return np.load(self.classes_path, mmap_mode="r" if mmap else None)
 
     def read(self, indices) -> tuple[np.ndarray, np.ndarray]:
         """Slices ``indices`` as the network takes them: images float32 ``(n, 96, 96, 4)``, classes

@@ -176,29 +176,40 @@ class SaveBestModel(keras.callbacks.Callback):
 
 
 class ProgressBar(keras.callbacks.Callback):
-    """Progress of a run for people waiting on it: a bar over the epochs, with the time left
-    for the whole run, and a bar over the batches of the current epoch (tqdm, in a
-    notebook or a terminal). Use with ``model.fit(..., verbose=0)``. Ex 7, 9."""
+    """Progress of a run for people waiting on it (tqdm, in a notebook or a terminal): a bar over
+    the whole run's training batches when their number is known, whose time left is the run's
+    (the average pace so far, validation and callbacks included: it settles on what
+    :func:`tp3.sizing.size_run` announced), with the last epoch's losses; else a bar over the
+    epochs, and one over the current epoch's batches. Use with ``model.fit(..., verbose=0)``. Ex 7, 9."""
 
     def on_train_begin(self, logs=None):
         from tqdm.auto import tqdm
 
         self._tqdm = tqdm
-        self.run_bar = tqdm(total=self.params["epochs"], desc="training", unit="epoch")
+        steps = self.params.get("steps")
+        self.per_batch = isinstance(steps, int) and steps > 0
+        if self.per_batch:
+            self.run_bar = tqdm(total=self.params["epochs"] * steps, desc="training", unit="batch", smoothing=0)
+        else:
+            self.run_bar = tqdm(total=self.params["epochs"], desc="training", unit="epoch")
 
     def on_epoch_begin(self, epoch, logs=None):
-        self.epoch_bar = self._tqdm(total=self.params.get("steps"), desc=f"epoch {epoch + 1}",
-                                    unit="batch", leave=False)
+        if self.per_batch:
+            self.run_bar.set_description(f"training, epoch {epoch + 1}/{self.params['epochs']}")
+        else:
+            self.epoch_bar = self._tqdm(total=self.params.get("steps"), desc=f"epoch {epoch + 1}",
+                                        unit="batch", leave=False)
 
     def on_train_batch_end(self, batch, logs=None):
-        self.epoch_bar.update()
+        (self.run_bar if self.per_batch else self.epoch_bar).update()
 
     def on_epoch_end(self, epoch, logs=None):
-        self.epoch_bar.close()
+        if not self.per_batch:
+            self.epoch_bar.close()
+            self.run_bar.update()
         logs = logs or {}
         shown = {key: f"{logs[key]:.3f}" for key in ("loss", "val_loss", "val_dice_wt") if key in logs}
-        self.run_bar.set_postfix(shown, refresh=False)
-        self.run_bar.update()
+        self.run_bar.set_postfix(shown)
 
     def on_train_end(self, logs=None):
         self.run_bar.close()

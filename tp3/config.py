@@ -94,6 +94,9 @@ class TrainConfig:
     lr_decay: float = _option(factory=_setting("LR_DECAY"),
                               help="factor applied to the learning rate every --lr-decay-every epochs")
     lr_decay_every: int = _option(factory=_setting("LR_DECAY_EVERY"), help="epochs between two learning-rate decays")
+    epoch_share: float = _option(1.0, help="share of the training slices served each epoch, those with tumour "
+                                           "first, drawn afresh every epoch; 1: all (tp3.sizing.size_run "
+                                           "lowers it on a slow machine)")
     augmentation: AugmentRanges = _option(factory=AugmentRanges, help="ranges of the augmentation's transforms "
                                           "(a JSON object in --config's file; defaults: tp3/settings.py)")
     skip_empty_slices: bool = _option(factory=_setting("SKIP_EMPTY_SLICES"),
@@ -102,6 +105,8 @@ class TrainConfig:
                                    help="TensorFlow's deterministic kernels (same seed, same run, to the last digit)")
     precision: str = _option(factory=requested_precision,
                              help="auto: bfloat16 on CPUs that have it, float16 on recent GPUs, else float32")
+    sizing: str = _option("", help="why the width and epoch_share are what they are: the measurement "
+                                   "that chose them (tp3.sizing.size_run), or empty when chosen by hand")
 
     def __post_init__(self):
         for name in ("root", "logdir", "model_out"):  # JSON-ready, whatever the caller passed
@@ -123,6 +128,10 @@ class TrainConfig:
             raise ValueError(f"augmentation must be an AugmentRanges, got {self.augmentation!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ValueError(f"seed must be a whole number, got {self.seed!r}")
+        if not _number(self.epoch_share) or not 0 < self.epoch_share <= 1:
+            raise ValueError(f"epoch_share must be a number in (0, 1], got {self.epoch_share!r}")
+        if not isinstance(self.sizing, str):
+            raise ValueError(f"sizing must be a text, got {self.sizing!r}")
         for name in ("learning_rate", "lr_decay"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, (int, float)):

@@ -13,6 +13,7 @@ import ast
 import inspect
 import shutil
 import textwrap
+import warnings
 from pathlib import Path
 
 from . import layout, runtime
@@ -32,7 +33,11 @@ def setup(progress: bool = True) -> Path:
     mode = " (smoke mode: CI-sized)" if runtime.smoke_mode() else ""
     policy = runtime.resolve_precision()[0]
     print(f"Course root: {root}{mode}\nTraining on {device}: U-Net width {runtime.default_width()}, "
-          f"{runtime.default_epochs()} epochs, precision {policy} (set in tp3/settings.py)")
+          f"{runtime.default_epochs()} epochs, precision {policy} (set in tp3/settings.py); Ex 7 and 9 "
+          "time a few batches first and size their runs to this machine")
+    # Keras 3 warns that fit's shuffle=True is ignored for a tf.data dataset: the kit's datasets
+    # shuffle themselves (tp3.pipeline), and the warning would only puzzle a student.
+    warnings.filterwarnings("ignore", message="`shuffle=True` was passed, but will be ignored")
     return root
 
 
@@ -50,15 +55,17 @@ def fresh_run(root, name: str) -> tuple[Path, Path]:
 
 
 def trained_run(root, name: str, augment: bool = False, progress: bool = False) -> tuple[Path, Path]:
-    """The model and logs of run ``name``, trained now (default width and epochs) if absent."""
-    from .training import TrainConfig, train
+    """The model and logs of run ``name``, trained now if absent (sized to this machine as Ex 7 and 9
+    are, :func:`tp3.sizing.size_run`)."""
+    from .training import size_run, train
 
     model_path, logdir = layout.run_paths(root, name)
     if not model_path.is_file():
         fresh_run(root, name)
         print(f"No run '{name}' in {logdir.parent} yet: training it now "
               f"({runtime.default_epochs()} epochs, augmentation {'on' if augment else 'off'}).")
-        train(TrainConfig(root=root, logdir=logdir, model_out=model_path, augment=augment), progress=progress)
+        size = size_run(root, augment=augment)
+        train(size.config(root=root, logdir=logdir, model_out=model_path, augment=augment), progress=progress)
     return model_path, logdir
 
 

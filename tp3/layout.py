@@ -15,6 +15,7 @@ messages meant for people still name the folders in words ("read datasets/train.
       models/pretrained.weights.h5          Ex 11-13's model         } else from the kit (shipped)
       .tp3-prepare.json, .tp3-sample.json   the kit's records of the course data
       .tp3_cache/slices/<split>.*.npy       each split as the network takes it (tp3.cache; rebuilt when stale)
+      .tp3_cache/step_timings.json          training steps timed on each machine (tp3.sizing)
 
 A ``<volume>`` is a modality (:data:`MODALITIES`, the order of the network's input
 channels) or the labels (:data:`LABEL_SUFFIX`).
@@ -53,6 +54,8 @@ SAMPLE_RECORD = ".tp3-sample.json"
 SAMPLE_CACHE = ".tp3_cache/synthetic_brats"
 #: Each split's slices as the network takes them, for training at any course size (tp3.cache).
 SLICE_CACHE = ".tp3_cache/slices"
+#: This machine's measured training steps (tp3.sizing), so that the same machine sizes Ex 7 the same way.
+STEP_TIMINGS = ".tp3_cache/step_timings.json"
 
 COLAB_ROOT = Path("/content/TP3")
 #: The kit's own checkout (what it ships: models/, tensorboard_logs/, notebooks/).

@@ -1,14 +1,17 @@
 """The batches the network trains on (Ex 7, 9): one ``tf.data`` builder over slices held in
 memory or streamed from the cache.
 
-Both sources go the same way: the indices of the slices to serve (all, or those with brain),
-shuffled every epoch with the run's seed, batched, then each batch read (from the arrays, or
+Both sources go the same way: the indices of the slices to serve (all, or those with brain; and
+when ``epoch_share`` < 1, that share of them, those with tumour first, drawn afresh every epoch:
+how :mod:`tp3.sizing` shortens an epoch on a slow machine), shuffled every epoch with
+the run's seed, batched, then each batch read (from the arrays, or
 from the cache's files), augmented (Ex 9) and one-hot encoded. So :func:`make_dataset` and
 :func:`stream_dataset` give the same batches for the same seed (float16 rounding aside) by
 construction. ``tp3.training`` re-exports these names: students reach them there.
 
 Ex 7   ``make_dataset`` (a split in memory), ``stream_dataset`` (a split from the cache of
-       :mod:`tp3.cache`, any course size), ``brain_slices``, ``pipeline_options``
+       :mod:`tp3.cache`, any course size), ``brain_slices``, ``tumour_slices``, ``epoch_slices``,
+       ``pipeline_options``
 Ex 9   the same with ``augment=True`` (:func:`tp3.augment.augment_batch` per batch)
 """
 
@@ -23,12 +26,12 @@ from .preprocessing import brain_mask
 from .config import AugmentRanges
 from .unet import INPUT_SHAPE
 
-__all__ = ["make_dataset", "stream_dataset", "brain_slices", "pipeline_options"]
+__all__ = ["make_dataset", "stream_dataset", "brain_slices", "tumour_slices", "epoch_slices", "pipeline_options"]
 
 
 def make_dataset(images: np.ndarray, classes: np.ndarray, batch_size: int, shuffle: bool,
                  augment: bool = False, seed: int = 0, skip_empty: bool | None = None,
-                 ranges: AugmentRanges | None = None):
+                 ranges: AugmentRanges | None = None, epoch_share: float = 1.0):
     """``tf.data.Dataset`` of ``(images (B, 96, 96, 4) float32, one-hot (B, 96, 96, 4) float32)``
     from a split held in memory (``training.load_split``). Ex 7.
 
@@ -37,7 +40,10 @@ def make_dataset(images: np.ndarray, classes: np.ndarray, batch_size: int, shuff
     same seed) when ``augment``, within ``ranges`` (default: the settings now; a
     ``TrainConfig``'s ``augmentation``). ``skip_empty`` leaves out the slices without brain
     (:func:`brain_slices`); by default (None) training batches (``shuffle``) do so when
-    :data:`tp3.settings.SKIP_EMPTY_SLICES`, validation batches never.
+    :data:`tp3.settings.SKIP_EMPTY_SLICES`, validation batches never. ``epoch_share`` < 1
+    (a ``TrainConfig``'s, chosen by :func:`tp3.sizing.size_run` on a slow machine) serves that
+    share of the slices each epoch, those with tumour first (:func:`epoch_slices`), drawn afresh
+    every epoch: training only.
     :func:`stream_dataset` gives the same batches from the cache.
     """
     if len(images) == 0:
@@ -47,15 +53,17 @@ def make_dataset(images: np.ndarray, classes: np.ndarray, batch_size: int, shuff
                          f"(N, {', '.join(map(str, INPUT_SHAPE[:2]))}), got "
                          f"{images.shape} and {classes.shape}")
     kept = _slices_to_use(images, skip_empty, shuffle, "no slice holds brain (every image is 0)")
+    indices = _indices(kept, classes, epoch_share, shuffle, seed)
     images, classes = tf.constant(images, tf.float32), tf.constant(classes)
 
     def read(indices):
         return tf.gather(images, indices), tf.gather(classes, indices)
-    return _batches(kept, read, batch_size, shuffle, augment, seed, ranges)
+    return _batches(indices, read, batch_size, augment, seed, ranges)
 
 
 def stream_dataset(cached: CachedSplit, batch_size: int, shuffle: bool, augment: bool = False, seed: int = 0,
-                   skip_empty: bool | None = None, ranges: AugmentRanges | None = None):
+                   skip_empty: bool | None = None, ranges: AugmentRanges | None = None,
+                   epoch_share: float = 1.0):
     """The batches of :func:`make_dataset` (same order, same augmentation, same slices left out
     for the same seed; float16 rounding aside) read from the cache
     (:func:`tp3.cache.split_cache`) batch by batch: memory does not grow with the course.
@@ -67,7 +75,8 @@ def stream_dataset(cached: CachedSplit, batch_size: int, shuffle: bool, augment:
         return images, classes
 
     kept = _slices_to_use(cached.images(), skip_empty, shuffle, f"the {cached.split} split holds no brain")
-    return _batches(kept, read, batch_size, shuffle, augment, seed, ranges)
+    indices = _indices(kept, cached.classes(mmap=True), epoch_share, shuffle, seed)
+    return _batches(indices, read, batch_size, augment, seed, ranges)
 
 
 def brain_slices(images) -> np.ndarray:
@@ -77,6 +86,50 @@ def brain_slices(images) -> np.ndarray:
     kept = [np.flatnonzero(brain_mask(images[start:start + chunk]).any(axis=(1, 2))) + start
             for start in range(0, len(images), chunk)]
     return np.concatenate(kept) if kept else np.zeros(0, np.int64)
+
+
+def tumour_slices(classes) -> np.ndarray:
+    """Per slice of classes ``(N, 96, 96)``: True where it holds tumour (any class > 0); read in
+    chunks, so a memory-mapped cache is never copied whole. Ex 7 (:func:`tp3.sizing.size_run`)."""
+    chunk = 4096
+    parts = [np.asarray(classes[start:start + chunk]).reshape(-1, int(np.prod(classes.shape[1:]))).any(axis=1)
+             for start in range(0, len(classes), chunk)]
+    return np.concatenate(parts) if parts else np.zeros(0, bool)
+
+
+def epoch_slices(n_with_tumour: int, n_without: int, epoch_share: float) -> tuple[int, int]:
+    """``(slices with tumour, slices without)`` one training epoch serves: ``epoch_share`` of all
+    (rounded, at least one), those with tumour first: every one of them when the share allows,
+    then the others. Ex 7 (on a slow machine, :func:`tp3.sizing.size_run`)."""
+    if isinstance(epoch_share, bool) or not isinstance(epoch_share, (int, float)) or not 0 < epoch_share <= 1:
+        raise ValueError(f"epoch_share must be a number in (0, 1], got {epoch_share!r}")
+    count = max(1, int(np.floor(epoch_share * (n_with_tumour + n_without) + 0.5)))
+    with_tumour = min(n_with_tumour, count)
+    return with_tumour, min(n_without, count - with_tumour)
+
+
+def _indices(kept: np.ndarray, classes, share: float, shuffle: bool, seed: int) -> tf.data.Dataset:
+    """The slice indices of one epoch, shuffled with ``seed`` when ``shuffle``: every ``kept`` slice,
+    or (``share`` < 1) ``share`` of them, those with tumour first (:func:`epoch_slices`), each part
+    drawn afresh each epoch (other streams of the same seed). The count is known before the
+    epoch: Keras shows it."""
+    if share < 1 and not shuffle:
+        raise ValueError("epoch_share < 1 leaves slices out: for training batches (shuffle=True) only; "
+                         "validation is measured on every slice")
+    if share >= 1:
+        indices = tf.data.Dataset.from_tensor_slices(kept)
+    else:
+        has_tumour = tumour_slices(classes)[kept]
+        with_tumour, without = kept[has_tumour], kept[~has_tumour]
+        counts = epoch_slices(len(with_tumour), len(without), share)
+        parts = [tf.data.Dataset.from_tensor_slices(pool).shuffle(len(pool), seed=seed + offset,
+                                                                  reshuffle_each_iteration=True).take(count)
+                 for pool, count, offset in zip((with_tumour, without), counts, (1, 2)) if count]
+        indices = parts[0] if len(parts) == 1 else parts[0].concatenate(parts[1])
+    if shuffle:
+        count = int(indices.cardinality())
+        indices = indices.shuffle(count, seed=seed, reshuffle_each_iteration=True)
+    return indices
 
 
 def _slices_to_use(images, skip_empty: bool | None, shuffle: bool, none_left: str) -> np.ndarray:
@@ -91,17 +144,13 @@ def _slices_to_use(images, skip_empty: bool | None, shuffle: bool, none_left: st
     return kept
 
 
-def _batches(kept: np.ndarray, read, batch_size: int, shuffle: bool, augment: bool, seed: int,
+def _batches(indices: tf.data.Dataset, read, batch_size: int, augment: bool, seed: int,
              ranges: AugmentRanges | None):
-    """The one builder: ``kept`` slice indices, shuffled (``seed``) when ``shuffle``, batched,
-    each batch read by ``read(indices) -> (images, classes)``, augmented (optionally) and
-    one-hot encoded; prefetched."""
+    """The one builder: an epoch's slice ``indices`` (:func:`_indices`), batched, each batch read
+    by ``read(indices) -> (images, classes)``, augmented (optionally) and one-hot encoded; prefetched."""
     from .augment import augment_batch
 
-    dataset = tf.data.Dataset.from_tensor_slices(kept)
-    if shuffle:
-        dataset = dataset.shuffle(len(kept), seed=seed, reshuffle_each_iteration=True)
-    batches = dataset.batch(batch_size).map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
+    batches = indices.batch(batch_size).map(read, num_parallel_calls=tf.data.AUTOTUNE, deterministic=True)
     if augment:
         ranges = ranges or AugmentRanges()  # read once, here: the whole run uses the same ranges
         seeds = tf.data.Dataset.random(seed=seed, rerandomize_each_iteration=True).batch(2)

@@ -7,7 +7,8 @@ Ex 7   ``load_split`` (a split in memory), ``make_dataset`` (batches, one-hot la
        cross-entropy, accuracy and Dice WT/TC/ET), ``step_decay`` (for ``LearningRateScheduler``),
        ``make_callbacks`` (``SaveBestModel``, TensorBoard, LR schedule, CSV log, ``PredictionImages``:
        the callbacks are :mod:`tp3.callbacks`', reached from here as the handout does),
-       ``TrainConfig`` + ``save_config``; ``train`` is those pieces in one call.
+       ``TrainConfig`` + ``save_config``, ``size_run`` (the run's size and time on this machine,
+       :mod:`tp3.sizing`); ``train`` is those pieces in one call.
 Ex 9   the same with ``TrainConfig(augment=True)`` (``make_dataset(..., augment=True)``).
 
 The notebook's Ex 7 cells and :func:`train` build the same things (a test compares them);
@@ -55,11 +56,13 @@ from .runtime import available_memory, resolve_precision
 # Students choose the precision here (Ex 7); the machinery is tp3.precision's.
 from .precision import precision
 from .unet import build_unet
+# Ex 7's size on this machine (tp3.sizing); students reach it here.
+from .sizing import size_run
 
 __all__ = ["TrainConfig", "seed_everything", "load_split", "make_dataset", "brain_slices", "stream_dataset",
            "pipeline_options", "precision", "compile_unet", "step_decay", "preview_slices", "slice_names",
            "PredictionImages", "TensorBoardLogs", "SaveBestModel", "ProgressBar", "make_callbacks", "save_config",
-           "train"]
+           "size_run", "train"]
 
 
 def seed_everything(seed: int, op_determinism: bool | None = None) -> None:
@@ -210,14 +213,16 @@ def train(cfg: TrainConfig, data=None, progress: bool = True):
     if data is None:
         train_split, val_split = (split_cache(split, cfg.root, progress) for split in ("train", "validation"))
         train_set = stream_dataset(train_split, cfg.batch_size, shuffle=True, augment=cfg.augment, seed=cfg.seed,
-                                   skip_empty=cfg.skip_empty_slices, ranges=cfg.augmentation)
+                                   skip_empty=cfg.skip_empty_slices, ranges=cfg.augmentation,
+                                   epoch_share=cfg.epoch_share)
         val_set = stream_dataset(val_split, cfg.batch_size, shuffle=False)
         keep = preview_slices(val_split.classes())
         preview, names = val_split.read(keep), list(val_split.patients)
     else:
         (x_train, y_train), (x_val, y_val) = data
         train_set = make_dataset(x_train, y_train, cfg.batch_size, shuffle=True, augment=cfg.augment,
-                                 seed=cfg.seed, skip_empty=cfg.skip_empty_slices, ranges=cfg.augmentation)
+                                 seed=cfg.seed, skip_empty=cfg.skip_empty_slices, ranges=cfg.augmentation,
+                                 epoch_share=cfg.epoch_share)
         val_set = make_dataset(x_val, y_val, cfg.batch_size, shuffle=False)
         keep = preview_slices(y_val)
         preview = (x_val[keep], y_val[keep])

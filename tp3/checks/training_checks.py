@@ -3,8 +3,8 @@
 Ex 7 judges the run by what it left: the history, the TensorBoard logs, the model file — which
 must load — and that model itself: its categorical cross-entropy on the validation split,
 recomputed here, must be the validation loss the run logged (another loss logs other values),
-and the run must have taken as many steps per epoch as the training split makes (not the
-validation split's).
+and the run must have taken as many steps per epoch as the training split makes at the run's
+epoch share (not the validation split's).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from .. import data
-from ..layout import MODALITIES, SPLITS
+from ..layout import LABEL_SUFFIX, MODALITIES, SPLITS
 from ..settings import BATCH_SIZE, LEARNING_RATE
 from .common import SelfCheckError, as_array, attempt, expect, first_line, ok, self_check
 
@@ -55,30 +55,51 @@ def _ex7(history, logdir=None, model_path=None, root=None) -> dict:
                 model_path=None if model_path is None else Path(model_path), root=root)
 
 
-def _batch_size(logdir: Path | None) -> int:
+def _run_config(logdir: Path | None) -> tuple[int, float]:
+    """``(batch size, epoch share)`` of the run, as its ``config.json`` records them."""
+    values = {}
     config = logdir / "config.json" if logdir is not None else None
     if config is not None and config.is_file():
-        value = json.loads(config.read_text()).get("batch_size")
-        if isinstance(value, int) and value > 0:
-            return value
-    return BATCH_SIZE
+        values = json.loads(config.read_text())
+    batch, share = values.get("batch_size"), values.get("epoch_share")
+    batch = batch if isinstance(batch, int) and not isinstance(batch, bool) and batch > 0 else BATCH_SIZE
+    share = share if isinstance(share, (int, float)) and not isinstance(share, bool) and 0 < share <= 1 else 1.0
+    return batch, float(share)
+
+
+def _train_slices(patients, share: float, root) -> int:
+    """Slices one training epoch serves at ``share`` (:func:`tp3.pipeline.epoch_slices`), counted
+    from the split's label slices."""
+    from ..pipeline import epoch_slices
+
+    counts = [data.read_slices(patient, LABEL_SUFFIX, root) for patient in patients]
+    has_tumour = np.concatenate([labels.reshape(len(labels), -1).any(axis=1) for labels in counts])
+    return sum(epoch_slices(int(has_tumour.sum()), int((~has_tumour).sum()), share))
 
 
 def _steps_slip(steps, logdir, root) -> None:
-    """The run's batches per epoch against the training split's (and the validation split's)."""
+    """The run's batches per epoch against the training split's at the run's epoch share (and the
+    validation split's)."""
     if not isinstance(steps, int):
         return
-    batch = _batch_size(logdir)
+    batch, share = _run_config(logdir)
     splits = data.load_splits(root)
     per_patient = data.count_slices(splits[SPLITS[0]][0], root)
     batches = {name: math.ceil(len(splits[name]) * per_patient / batch) for name in SPLITS}
     if steps == batches["validation"] != batches["train"]:
         expect(False, "Ex 7", f"the network was fitted on the validation set ({steps} batches per epoch)",
                "model.fit(train_set, validation_data=val_set, ...): the validation set only measures")
+    if share < 1:
+        expected = math.ceil(_train_slices(splits[SPLITS[0]], share, root) / batch)
+        expect(0.8 * expected <= steps <= expected, "Ex 7",
+               f"the run took {steps} batches per epoch; cfg.epoch_share = {share:g} makes {expected} batches of {batch}",
+               "pass epoch_share=cfg.epoch_share to training.make_dataset for the training set")
+        return
     # brainless slices may be left out (settings.SKIP_EMPTY_SLICES): up to a fifth fewer batches
     expect(0.8 * batches["train"] <= steps <= batches["train"], "Ex 7",
-           f"the run took {steps} batches per epoch; the training split makes {batches['train']} of {batch}",
-           "fit on train_set = training.make_dataset(x_train, y_train, cfg.batch_size, shuffle=True, seed=cfg.seed)")
+           f"the run took {steps} batches per epoch; the training split makes {batches['train']} batches of {batch}",
+           "fit on train_set = training.make_dataset(x_train, y_train, cfg.batch_size, shuffle=True, seed=cfg.seed, "
+           "epoch_share=cfg.epoch_share)")
 
 
 def validation_loss(model_path: Path, root) -> float:

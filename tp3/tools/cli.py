@@ -92,8 +92,8 @@ def add_train_flags(parser: argparse.ArgumentParser) -> None:
 
 def _flag_fields() -> list:
     """The TrainConfig fields that have a flag: all but the augmentation's ranges (an object, set
-    in ``--config``'s file or tp3/settings.py)."""
-    return [field for field in dataclasses.fields(TrainConfig) if field.name != "augmentation"]
+    in ``--config``'s file or tp3/settings.py) and the sizing's record (written by tp3.sizing)."""
+    return [field for field in dataclasses.fields(TrainConfig) if field.name not in ("augmentation", "sizing")]
 
 
 def training_config(args) -> TrainConfig:

@@ -85,7 +85,8 @@ MISTAKES = [
             "from scipy import ndimage\n"
             "augmented_images = ndimage.rotate(images, 20, axes=(1, 2), reshape=False, order=1)\n"
             "augmented_classes = ndimage.rotate(classes, 20, axes=(1, 2), reshape=False, order=1)"),
-    Mistake("04_augmentation", "Ex 9", "augmentation left off", "augment=True)", "augment=False)"),
+    Mistake("04_augmentation", "Ex 9", "augmentation left off", "model_out=model_path, augment=True)",
+            "model_out=model_path, augment=False)"),
     Mistake("05_prediction_evaluation", "Ex 11", "X not normalised",
             "X = load_image(patient, ROOT)",
             'import numpy as np\n'
@@ -125,7 +126,8 @@ MISTAKES = [
     Mistake("03_training", "Ex 7", "binary cross-entropy", 'loss="categorical_crossentropy"', 'loss="binary_crossentropy"'),
     Mistake("03_training", "Ex 7", "fitted on the validation set",
             "history = model.fit(train_set, validation_data=val_set,", "history = model.fit(val_set, validation_data=val_set,"),
-    Mistake("04_augmentation", "Ex 9", "augment='yes' (a string, not True)", "augment=True)", 'augment="yes")',
+    Mistake("04_augmentation", "Ex 9", "augment='yes' (a string, not True)", "model_out=model_path, augment=True)",
+            'model_out=model_path, augment="yes")',
             breaks_cell=True),
     Mistake("05_prediction_evaluation", "Ex 12", "the ground truth exported as the prediction",
             "exported = numpy2nifti(predict_mask, reference,", "exported = numpy2nifti(orig_mask, reference,"),
