@@ -52,6 +52,8 @@ def test_an_epoch_serves_its_share_drawn_afresh_and_the_same_for_the_same_seed()
     assert _epochs(make_dataset(images, classes, 8, shuffle=True, seed=3), 1)[0] == list(range(40))
     with pytest.raises(ValueError, match="validation"):
         make_dataset(images, classes, 8, shuffle=False, epoch_share=0.5)
+    with pytest.raises(ValueError, match="epoch_share must be a number"):
+        make_dataset(images, classes, 8, shuffle=True, epoch_share="0.5")
 
 
 def test_the_cache_serves_the_same_share(tmp_path, course_root):

@@ -101,11 +101,15 @@ def epoch_slices(n_with_tumour: int, n_without: int, epoch_share: float) -> tupl
     """``(slices with tumour, slices without)`` one training epoch serves: ``epoch_share`` of all
     (rounded, at least one), those with tumour first: every one of them when the share allows,
     then the others. Ex 7 (on a slow machine, :func:`tp3.sizing.size_run`)."""
-    if isinstance(epoch_share, bool) or not isinstance(epoch_share, (int, float)) or not 0 < epoch_share <= 1:
-        raise ValueError(f"epoch_share must be a number in (0, 1], got {epoch_share!r}")
+    _check_share(epoch_share)
     count = max(1, int(np.floor(epoch_share * (n_with_tumour + n_without) + 0.5)))
     with_tumour = min(n_with_tumour, count)
     return with_tumour, min(n_without, count - with_tumour)
+
+
+def _check_share(epoch_share) -> None:
+    if isinstance(epoch_share, bool) or not isinstance(epoch_share, (int, float)) or not 0 < epoch_share <= 1:
+        raise ValueError(f"epoch_share must be a number in (0, 1], got {epoch_share!r}")
 
 
 def _indices(kept: np.ndarray, classes, share: float, shuffle: bool, seed: int) -> tf.data.Dataset:
@@ -113,6 +117,7 @@ def _indices(kept: np.ndarray, classes, share: float, shuffle: bool, seed: int) 
     or (``share`` < 1) ``share`` of them, those with tumour first (:func:`epoch_slices`), each part
     drawn afresh each epoch (other streams of the same seed). The count is known before the
     epoch: Keras shows it."""
+    _check_share(share)
     if share < 1 and not shuffle:
         raise ValueError("epoch_share < 1 leaves slices out: for training batches (shuffle=True) only; "
                          "validation is measured on every slice")
