@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -111,3 +112,13 @@ def test_pretrain_end_to_end_writes_the_best_model_and_its_log(tmp_path):
     assert (tmp_path / "work" / "scenes" / "scene_00002.npz").is_file(), "the pool grew by a scene in epoch 2"
     assert json.loads((tmp_path / "work" / "pretrain.json").read_text()) == dataclasses.asdict(config)
     assert len((tmp_path / "work" / "training_log.csv").read_text().splitlines()) == 3
+    # a run that fine-tunes starts from the weights it is given, of its own width only
+    from tp3.tools.pretrain import _start_from
+    from tp3.unet import build_unet
+
+    fresh = build_unet(4)
+    _start_from(fresh, Path(config.model_out))
+    for mine, given in zip(fresh.get_weights(), load_model(config.model_out).get_weights()):
+        np.testing.assert_array_equal(mine, given)
+    with pytest.raises(ValueError, match="init must match --width"):
+        _start_from(build_unet(8), Path(config.model_out))

@@ -1,6 +1,7 @@
-"""The pretrained model of Ex 11-13 (``python -m tp3 pretrain``): a U-Net that learns from scenes
+"""A pretrained model for Ex 11-13 (``python -m tp3 pretrain``): a U-Net that learns from scenes
 (anatomy and tumour label maps, :mod:`tp3.tools.synth.scenes`) whose images are drawn afresh for
-every batch (:mod:`tp3.tools.synth.randomise`), so it never sees the same contrast twice.
+every batch (:mod:`tp3.tools.synth.randomise`), so it never sees the same contrast twice; from
+random weights, or (``init``) from a model file it then fine-tunes.
 
 One command does it all in a work folder (its data resumably: scenes and validation cases
 already there are kept; training starts from the beginning):
@@ -17,8 +18,9 @@ already there are kept; training starts from the beginning):
    scene not yet written, so the same seed trains the same model however fast the machine).
 
 Writes ``model_out`` (the kit's model file, best epoch), ``WORK/training_log.csv`` and
-``WORK/pretrain.json`` (the run's :class:`PretrainConfig`). Instructors never need it: the model ships
-in ``models/``; its card (``models/README.md``) gives the command, time and figures.
+``WORK/pretrain.json`` (the run's :class:`PretrainConfig`). Instructors never need it: the model of
+Ex 11-13 ships in ``models/``; its card (``models/README.md``) says how it was trained and what was
+tried with this command.
 """
 
 from __future__ import annotations
@@ -33,8 +35,9 @@ import numpy as np
 
 @dataclasses.dataclass(frozen=True)
 class PretrainConfig:
-    """Everything that defines a pretraining run; the defaults are what trained
-    ``models/pretrained.weights.h5`` (models/README.md). ``python -m tp3 pretrain`` has a flag each."""
+    """Everything that defines a pretraining run; the defaults are the v4 run of models/README.md
+    (tried against the shipped model on real scans, and not shipped). ``python -m tp3 pretrain``
+    has a flag each."""
 
     work: str
     model_out: str
@@ -54,6 +57,9 @@ class PretrainConfig:
     lr_decay_every: int = 8
     precision: str = "auto"
     workers: int = 2
+    #: Weights to start from (a kit model file of the same width, e.g. the shipped model: the run
+    #: then fine-tunes it); empty: random weights.
+    init: str = ""
 
 
 def scene_slices(scenes, config: PretrainConfig, rng):
@@ -84,6 +90,17 @@ def _pick_slices(rng, images, classes, config: PretrainConfig) -> np.ndarray:
     n = config.slices_per_render
     n_tumour = int(round(n * config.tumour_share)) if len(with_tumour) else 0
     return np.concatenate([rng.choice(with_tumour, n_tumour), rng.choice(with_brain, n - n_tumour)])
+
+
+def _start_from(model, path: Path) -> None:
+    """Copy the weights of the kit model file ``path`` into ``model`` (same architecture)."""
+    from ..predict import load_model
+
+    start = load_model(path)
+    shapes = [w.shape for w in start.get_weights()], [w.shape for w in model.get_weights()]
+    if shapes[0] != shapes[1]:
+        raise ValueError(f"{path}: not a U-Net of this run's width and depth (init must match --width)")
+    model.set_weights(start.get_weights())
 
 
 class ScenePool:
@@ -176,6 +193,8 @@ def pretrain(config: PretrainConfig, progress: bool = True, force: bool = False)
                .map(lambda x, y: (x, tf.one_hot(tf.cast(y, tf.int32), N_CLASSES))))
     with precision(config.precision):
         model = compile_unet(build_unet(config.width), config.learning_rate)
+    if config.init:
+        _start_from(model, Path(config.init))
     started = time.monotonic()
 
     def report(epoch, logs):
