@@ -26,6 +26,7 @@ matrix multiply measured in the same run.
 
     python benchmarks/bench_training.py [--root ROOT] [--widths 4,16] [--slices 384] [--rounds 3]
         [--precision-widths 16,32] [--cli-epochs 3] [--cli-rounds 2] [--limit-widths 4,16,64]
+        [--limit-policies float32,auto]
 
 First, the hardware's limit (issue 22): float32 and bfloat16 matrix products on this machine,
 the convolution kernels oneDNN chose in each precision (``ONEDNN_VERBOSE``), and the
@@ -364,7 +365,8 @@ def hardware_limit(args, auto: str) -> None:
     """The network's training GFLOP/s at each width and precision against a matrix product of
     the same precision on this machine (the limit), and the kernels oneDNN chose."""
     dtypes = {"float32": "float32", "mixed_bfloat16": "bfloat16", "mixed_float16": "float16"}
-    policies = ["float32"] + ([auto] if auto != "float32" else [])
+    policies = [policy for policy in ["float32"] + ([auto] if auto != "float32" else [])
+                if policy in args.limit_policies or (policy == auto and "auto" in args.limit_policies)]
     # The implicit GEMM of a width-16 convolution at level 1 (batch 32, 48 x 48, 3 x 3 x 32 -> 32).
     conv_like = (32 * 48 * 48, 9 * 32, 32)
     limits = {policy: (matmul_gflops(dtype=dtypes[policy]), matmul_gflops(dtype=dtypes[policy], shape=conv_like))
@@ -412,6 +414,9 @@ def main() -> None:
                         help="rounds of the thread-pool comparison at width 16 (0 skips it)")
     parser.add_argument("--limit-widths", type=_widths, default=[4, 16, 64],
                         help="widths whose GFLOP/s are compared with the matrix product's (default 4,16,64; '' skips)")
+    parser.add_argument("--limit-policies", type=lambda text: text.split(","), default=["float32", "auto"],
+                        help="precisions of the limit's part (default float32,auto; 'float32' alone where "
+                             "bfloat16 is emulated, e.g. under ONEDNN_MAX_CPU_ISA=AVX2)")
     parser.add_argument("--step-rounds", type=int, default=3,
                         help="rounds of the training-step variants at width 16 (metrics, XLA; 0 skips them)")
     args = parser.parse_args()

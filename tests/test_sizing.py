@@ -90,9 +90,8 @@ def test_size_run_takes_the_largest_size_that_fits(course_root, monkeypatch, cap
     assert (size.width, size.epoch_share) == expected
     printed = capsys.readouterr().out
     assert f"width {expected[0]}" in printed and "about" in printed
-    larger = [s for s in settings.RUN_SIZES[:settings.RUN_SIZES.index(expected)]]
-    for width, share in larger:  # every larger size would have been over the target
-        assert size.seconds_for(width, share, 10) > settings.TARGET_SECONDS
+    for share in settings.EPOCH_SHARES[:settings.EPOCH_SHARES.index(expected[1])]:
+        assert size.seconds_for(16, share, 10) > settings.TARGET_SECONDS  # every larger size was over
     if size.seconds > settings.TARGET_SECONDS:
         assert "still over" in size.why
     # its estimate: the batches at the measured step times, the tracing and the callbacks
@@ -112,6 +111,15 @@ def test_ex9_takes_ex7s_size_and_says_its_own_time(course_root, monkeypatch):
     ex9 = sizing.size_run(course_root, 10, train_classes=classes, augment=True, verbose=False)
     assert (ex9.width, ex9.epoch_share) == (ex7.width, ex7.epoch_share)
     assert ex9.seconds == pytest.approx(ex7.seconds + 10 * ex7.batches() * 0.05)
+
+
+def test_a_width_set_in_the_settings_is_the_one_sized(course_root, monkeypatch):
+    monkeypatch.delenv("TP3_SMOKE", raising=False)
+    monkeypatch.setattr("tp3.runtime.gpu_available", lambda: False)
+    monkeypatch.setattr(settings, "UNET_WIDTH_CPU", 24)  # as a course would, in a running notebook
+    monkeypatch.setattr(sizing, "measure_steps", lambda width, **kw: _steps(0.1, width))
+    size = sizing.size_run(course_root, 10, train_classes=np.zeros((100, 96, 96), np.uint8), verbose=False)
+    assert (size.width, size.epoch_share) == (24, 1.0)
 
 
 def test_a_gpu_keeps_the_papers_width(course_root, monkeypatch):

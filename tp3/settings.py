@@ -77,15 +77,15 @@ DEMO_EPOCHS = 6
 
 # --- Ex 7 and 9 sized to the machine (tp3.sizing) ---------------------------------------
 #: Ex 7's ten epochs should take about this long wherever they run: on a machine where the
-#: default run would take longer, tp3.sizing.size_run picks a smaller one from RUN_SIZES.
+#: default run would take longer, tp3.sizing.size_run serves fewer slices an epoch (EPOCH_SHARES).
 TARGET_SECONDS = 180
-#: The run sizes tried on a CPU, in order, until one fits TARGET_SECONDS: (U-Net width, share of
-#: the training slices served each epoch, those with tumour first, drawn afresh every epoch; in
-#: the 40-case sample 45 % of the slices hold tumour). Fewer slices, not a narrower network: at
-#: the same time per epoch, width 16 on 35 % of the slices reached validation Dice
+#: The shares of the training slices served each epoch that are tried on a CPU, in order, at
+#: UNET_WIDTH_CPU, until one fits TARGET_SECONDS (those with tumour first, drawn afresh every
+#: epoch; in the 40-case sample 45 % of the slices hold tumour). Fewer slices, not a narrower
+#: network: at the same time per epoch, width 16 on 35 % of the slices reached validation Dice
 #: 0.88/0.89/0.48 after Ex 7, width 12 on half of them 0.88/0.72/0.33, width 8 learnt neither
-#: TC nor ET in ten epochs (docs/speed.md). The last size is the floor (0.83/0.80/0.29).
-RUN_SIZES = ((16, 1.0), (16, 0.75), (16, 0.5), (16, 0.35), (16, 0.25), (16, 0.15))
+#: TC nor ET in ten epochs (docs/speed.md). The last share is the floor (0.83/0.80/0.29).
+EPOCH_SHARES = (1.0, 0.75, 0.5, 0.35, 0.25, 0.15)
 
 # --- Data augmentation (Ex 8-9): ranges of the random transforms ------------------------
 MAX_ROTATION_DEG = 15.0

@@ -1,12 +1,12 @@
 """Ex 7 and Ex 9 sized to the machine they run on: a few training steps timed here, then the
-run's width and its slices per epoch chosen so that the epochs take about
+run's slices per epoch chosen (at width 16 on a CPU) so that the epochs take about
 :data:`tp3.settings.TARGET_SECONDS`, and the wait said before it starts.
 
 On a 2-core CPU with bfloat16, Ex 7's default run (width 16, every slice) takes about 2 ½
 minutes; on a 2-core AVX2 CPU in float32 the same run takes 17. :func:`size_run` times one
 training and one validation step per width it considers (after the step that traces the graph),
 estimates the whole run from them and the split's counts, and takes the first size of
-:data:`tp3.settings.RUN_SIZES` that fits (a GPU keeps the paper's width, smoke mode CI's).
+:data:`tp3.settings.EPOCH_SHARES` that fits (a GPU keeps the paper's width, smoke mode CI's).
 A step's time is measured once per machine (its CPU model, cores, GPU, TensorFlow, oneDNN's
 instruction-set cap, precision) and kept in ``ROOT/.tp3_cache/step_timings.json``: the same
 machine and seed give the same run, whatever the noise of a second measurement would say
@@ -34,15 +34,16 @@ from . import layout, settings
 from .config import TrainConfig
 from .files import write_text_atomic
 from .pipeline import epoch_slices, tumour_slices
-from .runtime import default_epochs, resolve_precision, smoke_mode
+from .runtime import default_epochs, default_width, resolve_precision, smoke_mode
 
 __all__ = ["StepTimes", "RunSize", "size_run", "measure_steps", "expected_seconds", "machine_name"]
 
 #: Timed steps per measurement, after the first (which traces the graph). The median is kept.
 TIMED_STEPS = 3
-#: Seconds a run spends beyond its batches, measured on Ex 7 here (benchmarks/bench_ex7.py,
-#: docs/speed.md): once (building the network, the prediction images' first drawing) and at the
-#: end of each epoch (the checkpoint, TensorBoard's scalars and images, the CSV log).
+#: Seconds a run spends beyond its batches: once (building the network, the prediction images'
+#: first drawing) and at every epoch (the checkpoint, TensorBoard's scalars and images, the CSV
+#: log: 0.4-0.5 s in benchmarks/bench_ex7.py's breakdown; the epoch's start). Set on this kit's
+#: machine, where the whole estimate comes out 5-12 % above the run's time (docs/speed.md).
 RUN_OVERHEAD_S = 4.0
 EPOCH_OVERHEAD_S = 0.7
 
@@ -244,7 +245,7 @@ class RunSize:
 
 def size_run(root=None, epochs: int | None = None, augment: bool = False, train_classes=None,
              target_seconds: float | None = None, remeasure: bool = False, verbose: bool = True) -> RunSize:
-    """The largest run of :data:`tp3.settings.RUN_SIZES` that trains in ``target_seconds``
+    """The largest run of :data:`tp3.settings.EPOCH_SHARES` (at :func:`tp3.runtime.default_width`) that trains in ``target_seconds``
     (default :data:`tp3.settings.TARGET_SECONDS`) on this machine; printed unless ``verbose=False``.
     Ex 7 (``train_classes``: the training split's classes ``(N, 96, 96)``, as ``load_split`` gives
     them; else read from the cache of :mod:`tp3.cache`), Ex 9 (``augment=True``: Ex 7's size, so
@@ -268,7 +269,7 @@ def size_run(root=None, epochs: int | None = None, augment: bool = False, train_
     elif gpu_available():
         sizes, why = ((settings.UNET_WIDTH_GPU, 1.0),), "a GPU: the paper's width"
     else:
-        sizes, why = tuple(settings.RUN_SIZES), None
+        sizes, why = tuple((default_width(), share) for share in settings.EPOCH_SHARES), None
     batch_size = settings.BATCH_SIZE
     steps = {width: measure_steps(width, batch_size=batch_size, root=root, remeasure=remeasure)
              for width in dict.fromkeys(width for width, _ in sizes)}
