@@ -134,9 +134,8 @@ def main() -> None:
                       precision=args.precision, augment=args.ex9)
         size = None
         if args.width is None:  # as the notebooks do
-            os.environ["TP3_PRECISION"] = args.precision  # the precision the steps are timed in
-            size = training.size_run(root, args.epochs, augment=args.ex9, remeasure=args.remeasure,
-                                     train_classes=None if args.ex9 else data[0][1])
+            size = training.size_run(root, args.epochs, augment=args.ex9, precision=args.precision,
+                                     remeasure=args.remeasure, train_classes=None if args.ex9 else data[0][1])
             if args.batch_size:
                 fields["batch_size"] = args.batch_size
             cfg = size.config(**fields)

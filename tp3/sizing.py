@@ -34,7 +34,7 @@ from . import layout, settings
 from .config import TrainConfig
 from .files import write_text_atomic
 from .pipeline import epoch_slices, tumour_slices
-from .runtime import default_epochs, default_width, resolve_precision, smoke_mode
+from .runtime import default_epochs, default_width, requested_precision, resolve_precision, smoke_mode
 
 __all__ = ["StepTimes", "RunSize", "size_run", "measure_steps", "expected_seconds", "machine_name"]
 
@@ -96,7 +96,7 @@ def measure_steps(width: int, precision: str | None = None, batch_size: int | No
     known = _read_store(store)
     if key in known and not remeasure:
         return StepTimes(**known[key])
-    times = _time_steps(width, precision, batch_size)
+    times = _time_steps(width, policy, batch_size)
     known[key] = dataclasses.asdict(times)
     store.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(store, json.dumps(known, indent=1) + "\n")
@@ -111,7 +111,7 @@ def _read_store(store: Path) -> dict:
         return {}
 
 
-def _time_steps(width: int, precision: str | None, batch_size: int) -> StepTimes:
+def _time_steps(width: int, policy: str, batch_size: int) -> StepTimes:
     import tensorflow as tf
 
     from .augment import augment_batch
@@ -124,7 +124,7 @@ def _time_steps(width: int, precision: str | None, batch_size: int) -> StepTimes
     images = rng.standard_normal((batch_size, *INPUT_SHAPE)).astype(np.float32)
     classes = rng.integers(0, settings.N_CLASSES, (batch_size, *INPUT_SHAPE[:2]))
     one_hot = np.eye(settings.N_CLASSES, dtype=np.float32)[classes]
-    with dtype_policy(resolve_precision(precision)[0]):  # the run's precision, said once, by the run
+    with dtype_policy(policy):  # the run's precision, said once, by the run
         model = compile_unet(build_unet(width))
 
     def timed(step):
@@ -141,7 +141,7 @@ def _time_steps(width: int, precision: str | None, batch_size: int) -> StepTimes
     args = (tf.constant(images), tf.constant(classes.astype(np.uint8)), tf.constant([1, 2], tf.int64))
     timed(lambda: transform(*args))
     augment_s = statistics.median(timed(lambda: transform(*args)) for _ in range(TIMED_STEPS))
-    return StepTimes(width=width, policy=resolve_precision(precision)[0], batch_size=batch_size,
+    return StepTimes(width=width, policy=policy, batch_size=batch_size,
                      train_s=round(train, 4), test_s=round(test, 4), augment_s=round(augment_s, 4),
                      trace_s=round(max(0.0, first_train - train) + max(0.0, first_test - test), 2))
 
@@ -165,7 +165,7 @@ def _minutes(seconds: float) -> str:
 class RunSize:
     """The size :func:`size_run` chose for a run, and what it knows to estimate any other.
 
-    ``width``, ``epoch_share``, ``epochs``, ``batch_size``: the run; ``seconds``: its
+    ``width``, ``epoch_share``, ``epochs``, ``batch_size``, ``precision``: the run; ``seconds``: its
     expected time; ``with_tumour``, ``without_tumour``, ``validation_slices``: the split's counts;
     ``steps``: the step times measured, by width; ``target_seconds``, ``machine``, ``why``."""
 
@@ -173,6 +173,7 @@ class RunSize:
     epoch_share: float
     epochs: int
     batch_size: int
+    precision: str
     seconds: float
     with_tumour: int
     without_tumour: int
@@ -191,12 +192,13 @@ class RunSize:
         return math.ceil(slices / (batch_size or self.batch_size))
 
     def seconds_for(self, width: int, epoch_share: float, epochs: int, batch_size: int | None = None,
-                    augment: bool | None = None) -> float:
-        """The expected time of another run on this machine (measuring ``width`` if not yet done)."""
+                    augment: bool | None = None, precision: str | None = None) -> float:
+        """The expected time of another run on this machine (measuring its steps if not yet done)."""
         batch_size = batch_size or self.batch_size
+        precision = precision or self.precision
         steps = self.steps.get(width)
-        if steps is None or steps.batch_size != batch_size:
-            steps = measure_steps(width, batch_size=batch_size, root=self.root)
+        if steps is None or steps.batch_size != batch_size or precision != self.precision:
+            steps = measure_steps(width, precision=precision, batch_size=batch_size, root=self.root)
         return expected_seconds(steps, self.batches(epoch_share, batch_size),
                                 math.ceil(self.validation_slices / batch_size), epochs,
                                 self.augment if augment is None else augment)
@@ -224,7 +226,7 @@ class RunSize:
         wins over the size chosen, and the time it will take is said; ``config.json`` records
         which (``sizing``)."""
         chosen = {"width": self.width, "epoch_share": self.epoch_share, "epochs": self.epochs,
-                  "batch_size": self.batch_size}
+                  "batch_size": self.batch_size, "precision": self.precision}
         changed = {name: fields[name] for name in chosen if name in fields and fields[name] != chosen[name]}
         values = {**chosen, **fields}
         given_note = values.pop("sizing", None)
@@ -232,7 +234,8 @@ class RunSize:
         if given_note is not None:
             return dataclasses.replace(cfg, sizing=given_note)
         if changed or cfg.augment != self.augment:
-            seconds = self.seconds_for(cfg.width, cfg.epoch_share, cfg.epochs, cfg.batch_size, cfg.augment)
+            seconds = self.seconds_for(cfg.width, cfg.epoch_share, cfg.epochs, cfg.batch_size, cfg.augment,
+                                       cfg.precision)
             hand = ", ".join(f"{k}={v}" for k, v in changed.items()) or f"augment={cfg.augment}"
             note = (f"chosen by hand ({hand}): about {_minutes(seconds)} on this machine; size_run chose "
                     f"{self.describe()}, about {_minutes(self.seconds)}")
@@ -244,13 +247,15 @@ class RunSize:
 
 
 def size_run(root=None, epochs: int | None = None, augment: bool = False, train_classes=None,
-             target_seconds: float | None = None, remeasure: bool = False, verbose: bool = True) -> RunSize:
+             target_seconds: float | None = None, precision: str | None = None, remeasure: bool = False,
+             verbose: bool = True) -> RunSize:
     """The largest run of :data:`tp3.settings.EPOCH_SHARES` (at :func:`tp3.runtime.default_width`) that trains in ``target_seconds``
     (default :data:`tp3.settings.TARGET_SECONDS`) on this machine; printed unless ``verbose=False``.
     Ex 7 (``train_classes``: the training split's classes ``(N, 96, 96)``, as ``load_split`` gives
     them; else read from the cache of :mod:`tp3.cache`), Ex 9 (``augment=True``: Ex 7's size, so
     that the two runs differ by the augmentation only, and its time with the augmentation's).
 
+    ``precision``: the run's (default :func:`tp3.runtime.requested_precision`), the one timed.
     A GPU keeps :data:`tp3.settings.UNET_WIDTH_GPU` and every slice, smoke mode (CI)
     :data:`tp3.settings.SMOKE_WIDTH`: they are timed and announced, not sized."""
     from .cache import split_cache
@@ -259,6 +264,7 @@ def size_run(root=None, epochs: int | None = None, augment: bool = False, train_
 
     root = Path(root) if root is not None else layout.course_root()
     epochs = epochs or default_epochs()
+    precision = precision or requested_precision()
     target = float(target_seconds or settings.TARGET_SECONDS)
     if train_classes is None:
         train_classes = split_cache("train", root, progress=False).classes(mmap=True)
@@ -271,13 +277,15 @@ def size_run(root=None, epochs: int | None = None, augment: bool = False, train_
     else:
         sizes, why = tuple((default_width(), share) for share in settings.EPOCH_SHARES), None
     batch_size = settings.BATCH_SIZE
-    steps = {width: measure_steps(width, batch_size=batch_size, root=root, remeasure=remeasure)
+    steps = {width: measure_steps(width, precision=precision, batch_size=batch_size, root=root,
+                                  remeasure=remeasure)
              for width in dict.fromkeys(width for width, _ in sizes)}
     known = dict(with_tumour=int(has_tumour.sum()), without_tumour=int((~has_tumour).sum()),
                  validation_slices=validation, steps=steps, machine=machine_name(), root=str(root))
     for width, share in sizes:
         # Ex 9 takes Ex 7's size (the two runs differ by the augmentation only), and says its own time
-        fits = RunSize(width=width, epoch_share=share, epochs=epochs, batch_size=batch_size, seconds=0.0,
+        fits = RunSize(width=width, epoch_share=share, epochs=epochs, batch_size=batch_size, precision=precision,
+                       seconds=0.0,
                        target_seconds=target, augment=False, why="", **known)
         within = fits.seconds_for(width, share, epochs) <= target
         if within:

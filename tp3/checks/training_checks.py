@@ -70,10 +70,9 @@ def _run_config(logdir: Path | None) -> tuple[int, float]:
 def _train_slices(patients, share: float, root) -> int:
     """Slices one training epoch serves at ``share`` (:func:`tp3.pipeline.epoch_slices`), counted
     from the split's label slices."""
-    from ..pipeline import epoch_slices
+    from ..pipeline import epoch_slices, tumour_slices
 
-    counts = [data.read_slices(patient, LABEL_SUFFIX, root) for patient in patients]
-    has_tumour = np.concatenate([labels.reshape(len(labels), -1).any(axis=1) for labels in counts])
+    has_tumour = np.concatenate([tumour_slices(data.read_slices(patient, LABEL_SUFFIX, root)) for patient in patients])
     return sum(epoch_slices(int(has_tumour.sum()), int((~has_tumour).sum()), share))
 
 
