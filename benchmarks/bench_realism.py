@@ -4,8 +4,9 @@ For each case folder (BraTS 2019 layout), prints the statistics of :mod:`tp3.too
 (region / white-matter intensity ratios per modality, interquartile range over median,
 CSF-dark fraction, brain volume, grey/white T1 ratio, texture, tumour shape) beside the
 ranges measured on real scans, flags what falls outside, and counts, per statistic, the
-cases outside. The same measurement applies to synthetic and real cases, so both can be
-passed in one call:
+cases outside, and how much of the real 10th-90th percentile interval of each tumour
+contrast the cases span between them (issue 33's realism target). The same measurement
+applies to synthetic and real cases, so both can be passed in one call:
 
     python benchmarks/bench_realism.py CASE_DIR... [--synthetic N] [--seed S]
 
@@ -46,7 +47,7 @@ def main() -> int:
     from tp3.settings import SEED
     from tp3.tools.synth import GENERATOR_VERSION
     from tp3.tools.preparation import read_case_folder
-    from tp3.tools.realism import REAL_RANGES, TUMOUR_SHAPE, measure_case, outside
+    from tp3.tools.realism import REAL_RANGES, REAL_SPREAD, TUMOUR_SHAPE, coverage, measure_case, outside
     from tp3.tools.synth import generate
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -82,6 +83,17 @@ def main() -> int:
     print(f"mean: {np.mean([bad for bad, _ in counts.values()]):.1f} of "
           f"{np.mean([total for _, total in counts.values()]):.1f}; cases with every statistic inside: "
           f"{sum(bad == 0 for bad, _ in counts.values())} of {len(counts)}")
+    print(f"\nreal variety spanned by these {len(names)} cases: share of the real 10th-90th percentile "
+          f"interval (26 real scans) between the lowest and highest case")
+    shares = {}
+    for stat, spread in REAL_SPREAD.items():
+        values = [measured[n][stat] for n in names]
+        shares[stat] = coverage(values, spread)
+        finite = [v for v in values if np.isfinite(v)]
+        span = f"{min(finite):.2f} - {max(finite):.2f}" if finite else "none"
+        print(f"{stat:<20}real {spread[1]:.2f} - {spread[3]:<6.2f} cases {span:<13} {100 * shares[stat]:5.0f} %")
+    print(f"mean {100 * np.mean(list(shares.values())):.0f} %, lowest {100 * min(shares.values()):.0f} % "
+          f"({min(shares, key=shares.get)}); target: every one >= 90 %")
     return 0
 
 
