@@ -94,23 +94,25 @@ def test_old_flaws_are_gone(cases):
     """What made the first synthetic data unlike real scans (issue: course data v2)."""
     for case in cases:
         stats = measure_case(case.images, case.labels)
+        assert stats["edema/wm flair"] > 1.3 and stats["edema/wm t1"] < 0.95
+        if case.grade == "HGG":
+            assert stats["et/wm flair"] > 1.4 and stats["et/wm t1ce"] < 1.6  # ET FLAIR-bright, moderate T1ce
         assert stats["texture t1"] < 0.6 and stats["iqr flair wm"] > 0.1
         assert stats["brain cm3"] < 1760
 
 
-def test_contrasts_every_case_keeps(cases):
-    """What every case keeps however wide its contrasts are drawn (issues: course data v3, 33):
-    the orderings that define the labels — edema brighter than white matter on T2 and FLAIR,
-    darker than grey matter is bright on FLAIR, enhancing tumour brighter on T1ce than on T1 —,
-    CSF visible, white matter never flat, grey matter darker than white on T1."""
+def test_v3_contrasts_every_case_keeps(cases):
+    """What v3 promises of every case, not only on average (issue: course data v3): edema
+    bright on T2 and FLAIR, enhancing tumour brighter on T1ce than on T1, CSF visible,
+    white matter never flat, grey matter darker than white on T1."""
     for case in cases:
         stats = measure_case(case.images, case.labels)
-        assert stats["edema/wm t2"] > 1.05 and stats["edema/wm flair"] > 1.05, case.case_id
+        assert stats["edema/wm t2"] > 1.3 and stats["edema/wm flair"] > 1.3, case.case_id
         if np.isfinite(stats["et/wm t1ce"]) and not case.drawn["low_resolution"]:
-            assert stats["et/wm t1ce"] > 1.15 * stats["et/wm t1"], case.case_id
-        assert 0.01 < stats["csf-dark fraction"] < 0.21, case.case_id
+            assert stats["et/wm t1ce"] - stats["et/wm t1"] > 0.2, case.case_id
+        assert 0.03 < stats["csf-dark fraction"] < 0.21, case.case_id
         assert stats["iqr flair wm"] > 0.1, case.case_id
-        assert stats["gm/wm t1"] < 0.85, case.case_id
+        assert stats["gm/wm t1"] < 0.8, case.case_id
 
 
 def test_drawn_tumour_contrasts_stay_near_the_real_ranges():
@@ -124,34 +126,6 @@ def test_drawn_tumour_contrasts_stay_near_the_real_ranges():
             real_low, real_high = REAL_RANGES[f"{statistic}/wm {modality}"]
             pad = DOMAIN_MARGIN * (real_high - real_low)
             assert real_low - pad <= low < high <= real_high + pad, (tissue, modality)
-
-
-def test_every_block_of_cases_spans_each_tumour_contrast():
-    """Latin hypercube draws (recipe.CONTRAST_STRATA): in each block of 8 cases of a stream, each
-    stratified tumour contrast falls once in every stratum (enhancing tumour: once in each of
-    the six high-grade cases' strata), so that the block spans the drawn range whatever the
-    seed; and every case keeps the orderings that define the labels."""
-    from tp3.tools.synth.acquisition import STRATIFIED, contrast_strata, draw_contrasts
-
-    for seed in (SEED, 12345):
-        for block in (0, 3):
-            indices = range(8 * block + 1, 8 * block + 9)
-            strata = [contrast_strata(seed, i) for i in indices]
-            assert strata == [contrast_strata(seed, i) for i in indices]  # no hidden state
-            tables = [draw_contrasts(np.random.default_rng([seed, i]), s) for i, s in zip(indices, strata)]
-            for tissue, modality in STRATIFIED:
-                drawn = [(s[(tissue, modality)], t[tissue][modality]) for s, t in zip(strata, tables)
-                         if (tissue, modality) in s]
-                n = 6 if tissue == "enhancing" else 8
-                assert sorted(k for (k, _), _ in drawn) == list(range(n)), (tissue, modality)
-                if modality in ("t2", "flair"):  # the orderings move T1 and T1ce values only
-                    by_stratum = [value for _, value in sorted(drawn)]
-                    assert by_stratum == sorted(by_stratum), (tissue, modality)  # higher stratum, higher value
-            for table in tables:
-                gm, edema, necrosis, enhancing = (table[t] for t in ("gm", "edema", "necrosis", "enhancing"))
-                assert enhancing["t1ce"] > 1.3 * enhancing["t1"]
-                assert enhancing["t1ce"] >= 1.09 * max(edema["t1ce"], necrosis["t1ce"])
-                assert edema["flair"] > gm["flair"] and edema["t2"] > 0.9 * gm["t2"]
 
 
 def test_cases_differ_like_scanners(cases):

@@ -2,7 +2,7 @@
 
 Real BraTS cannot ship with the kit, so each case is made from the MNI ICBM152 2009
 template (T1, grey- and white-matter maps at 1 mm) that nilearn bundles and loads
-without network. The aim (course data v2 to v4) is data on which a network learns what it would
+without network. The aim (course data v2, v3) is data on which a network learns what it would
 learn on BraTS, so every ingredient is checked against measurements of real scans
 (design notes; :mod:`tp3.tools.realism`, ``benchmarks/bench_realism.py``):
 
@@ -16,9 +16,7 @@ learn on BraTS, so every ingredient is checked against measurements of real scan
   solid enhancing nodule, or patchy enhancement; some cases multifocal; edema/core 0.5-3;
   mass effect; HGG and LGG in BraTS's 3:1 mix, LGG mostly without enhancement;
 * contrasts: region-to-white-matter ratios drawn per case across the measured real ranges
-  and a little beyond (:data:`CONTRAST_RANGES`, domain randomisation; v4: the whole range of
-  26 real scans, tumour contrasts drawn in strata so that any 8 consecutive cases span it,
-  :func:`.acquisition.contrast_strata`), smooth log-normal
+  and a little beyond (:data:`CONTRAST_RANGES`, domain randomisation), smooth log-normal
   texture in every region (v3: smoother in normal tissue), bias field, Rician noise blurred like resampled scans,
   thick slices for T1/T2/FLAIR, some cases at low resolution, a per-case intensity scale;
 * mimics, which a network must learn to leave out: enhancing vessels, choroid plexus and

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ...layout import MODALITIES
-from .acquisition import acquire, contrast_strata, draw_acquisition, draw_contrasts, render
+from .acquisition import acquire, draw_acquisition, draw_contrasts, render
 from .anatomy import (apply_atrophy, draw_head_pose, in_full_volume, sampling_coordinates, sharpen_tissues, template,
                       tissue_classes, tissue_maps)
 from .mimics import draw_mimics
@@ -90,7 +90,7 @@ def synthesize_case(seed: int, index: int) -> SyntheticCase:
     """
     rng = np.random.default_rng([seed, index])
     grade = case_grade(index)
-    contrasts = draw_contrasts(rng, contrast_strata(seed, index))
+    contrasts = draw_contrasts(rng)
     scene = build_scene(rng, grade)
     shape = scene.gm.shape
     acquisition = draw_acquisition(rng, shape)

@@ -15,43 +15,22 @@ ORIGIN = (0.0, -239.0, 0.0)
 DIRECTION = (1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0)
 ID_PREFIX = "BraTS19_SYN_"
 #: Recorded with the default sample (tp3.tools.sample), so that an older sample can be told apart.
-GENERATOR_VERSION = "v4"
+GENERATOR_VERSION = "v3"
 
-#: Median intensity relative to normal white matter, per tissue and contrast. Tumour regions:
-#: the whole range measured on 26 real skull-stripped scans (design notes, "What real scans
-#: look like, measured", min to max), drawn in strata (:data:`CONTRAST_STRATA`) so that a few
-#: cases span it. Every range is widened by DOMAIN_MARGIN of its width on each side (tumour
-#: contrasts by FAR_MARGIN / ENHANCING_MARGIN too; domain randomisation, as SynthSeg does): a
-#: network trained on the cases must not rely on one contrast. Grey matter and CSF are drawn
-#: so that the measured grey/white T1 ratio and CSF contrasts fall in the real ranges too.
-#: Derived, their ranges here for reference only: the T1ce of edema and necrosis (their T1 times
-#: NON_ENHANCING_T1CE) and enhancing tumour's T1 (at the place of its T1ce in its range, so that
-#: it always enhances).
+#: Median intensity relative to normal white matter, per tissue and contrast: the ranges
+#: measured on real skull-stripped scans (design notes, "What real scans look like,
+#: measured"). Each case draws its own ratios across them, widened by DOMAIN_MARGIN of
+#: their width on each side (domain randomisation, as SynthSeg does): a network trained
+#: on the cases must not rely on one contrast. Grey matter and CSF are drawn so that
+#: the measured grey/white T1 ratio and CSF contrasts fall in the real ranges too.
 CONTRAST_RANGES = {
     "gm": {"t1": (0.56, 0.67), "t1ce": (0.56, 0.67), "t2": (1.25, 1.60), "flair": (1.10, 1.35)},
     "csf": {"t1": (0.22, 0.40), "t1ce": (0.22, 0.42), "t2": (2.4, 3.8), "flair": (0.20, 0.45)},
-    "edema": {"t1": (0.65, 1.00), "t1ce": (0.65, 1.03), "t2": (1.14, 2.29), "flair": (1.11, 2.25)},
-    "necrosis": {"t1": (0.37, 1.08), "t1ce": (0.36, 0.98), "t2": (1.38, 3.16), "flair": (1.04, 2.28)},
-    "enhancing": {"t1": (0.53, 1.03), "t1ce": (0.74, 1.56), "t2": (1.09, 2.72), "flair": (1.01, 2.72)},
+    "edema": {"t1": (0.70, 0.80), "t1ce": (0.65, 0.90), "t2": (1.46, 2.29), "flair": (1.43, 2.20)},
+    "necrosis": {"t1": (0.35, 0.85), "t1ce": (0.35, 0.85), "t2": (1.78, 3.07), "flair": (1.45, 1.85)},
+    "enhancing": {"t1": (0.53, 0.95), "t1ce": (1.27, 1.42), "t2": (1.70, 2.70), "flair": (1.62, 2.10)},
 }
-#: Tumour contrasts are drawn in strata (Latin hypercube sampling): in every block of this many
-#: consecutive cases of a stream, each tumour contrast falls once in each eighth of its range
-#: (enhancing tumour: once in each sixth, over the block's six high-grade cases), so that any
-#: such block spans the real variety — not only a large sample, on average.
-CONTRAST_STRATA = 8
 DOMAIN_MARGIN = 0.05
-#: Tumour contrasts are widened further on the side away from white matter, enhancing tumour (a
-#: thin rim between necrosis and edema) further still and on both sides: partial volume with the
-#: tissue around a region pulls its measured median towards it, so that the ends of the real
-#: range were not reached (measured over 8 cases, ``benchmarks/bench_realism.py``).
-FAR_MARGIN = 0.15
-ENHANCING_MARGIN = 0.25
-#: T1ce over T1 of the non-enhancing tumour (edema, necrosis): the real medians' ratio is 1.06.
-NON_ENHANCING_T1CE = (0.98, 1.12)
-#: Orderings every case keeps (the pretraining's renders keep the same): edema over grey matter
-#: on FLAIR and T2, enhancing tumour over edema and necrosis on T1ce (acquisition._keep_orderings).
-EDEMA_OVER_GM = {"flair": 1.03, "t2": 0.95}
-ENHANCING_OVER_NEIGHBOURS = 1.1
 #: Heterogeneity: standard deviation of the log-intensity field inside each region (the
 #: measured interquartile range over median is about 1.35 times it, before noise).
 TEXTURE_SIGMA = {"normal": (0.08, 0.12), "edema": (0.15, 0.26), "necrosis": (0.10, 0.22),
