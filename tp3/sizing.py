@@ -285,8 +285,7 @@ def size_run(root=None, epochs: int | None = None, augment: bool = False, train_
     for width, share in sizes:
         # Ex 9 takes Ex 7's size (the two runs differ by the augmentation only), and says its own time
         fits = RunSize(width=width, epoch_share=share, epochs=epochs, batch_size=batch_size, precision=precision,
-                       seconds=0.0,
-                       target_seconds=target, augment=False, why="", **known)
+                       seconds=0.0, target_seconds=target, augment=False, why="", **known)
         within = fits.seconds_for(width, share, epochs) <= target
         if within:
             break

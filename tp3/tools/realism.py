@@ -34,8 +34,10 @@ REAL_SPREAD = {
     "et/wm t1": (0.53, 0.62, 0.81, 0.96, 1.03), "et/wm t1ce": (0.74, 0.94, 1.25, 1.45, 1.56),
     "et/wm t2": (1.09, 1.39, 1.71, 2.42, 2.72), "et/wm flair": (1.01, 1.15, 1.71, 2.23, 2.72),
 }
-#: Real ranges (design notes): statistic -> (low, high); the tumour contrasts' from min to max
-#: of :data:`REAL_SPREAD`, the rest as measured on the first real cases.
+#: Real ranges (design notes): statistic -> (low, high). Tumour contrasts: min to max of
+#: :data:`REAL_SPREAD`; heterogeneity, CSF-dark fraction and grey/white ratio: the 26 scans'
+#: ranges of the design notes' text; texture: the first four real cases; tumour shape: what
+#: the generator may draw (reported, not checked per case).
 REAL_RANGES = {
     **{name: (spread[0], spread[-1]) for name, spread in REAL_SPREAD.items()},
     "iqr flair edema": (0.11, 0.55), "iqr t1ce et": (0.09, 0.44), "iqr flair wm": (0.09, 0.23),
