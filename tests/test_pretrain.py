@@ -58,6 +58,42 @@ def test_drawn_contrasts_are_wide_and_keep_the_orderings_that_define_the_labels(
     assert not randomise.keeps_orderings({**tables[0], "enhancing": {**tables[0]["enhancing"], "t1ce": 0.5}})
 
 
+@pytest.mark.parametrize("name", sorted(randomise.CONTRAST_SETS))
+def test_every_contrast_set_keeps_the_orderings_and_stays_near_its_ranges(name):
+    ranges, widening = randomise.CONTRAST_SETS[name]
+    rng = np.random.default_rng(1)
+    tables = [randomise.draw_wide_contrasts(rng, name) for _ in range(200)]
+    assert all(randomise.keeps_orderings(table) for table in tables)
+    for tissue in ("edema", "enhancing"):
+        for modality in ("flair", "t1ce"):
+            low, high = ranges[tissue][modality]
+            margin = widening * (high - low) + 1e-9
+            drawn = [t[tissue][modality] for t in tables]
+            # Edema's T1ce follows its T1 (it does not enhance): not drawn from its own range.
+            if (tissue, modality) != ("edema", "t1ce"):
+                assert low - margin <= min(drawn) and max(drawn) <= high + margin
+
+
+def test_the_course_set_is_narrower_than_the_typical_one_which_is_narrower_than_the_wide_one():
+    def width(name):
+        ranges, widening = randomise.CONTRAST_SETS[name]
+        return (1 + 2 * widening) * (ranges["edema"]["flair"][1] - ranges["edema"]["flair"][0])
+
+    assert width("course") < width("typical") < width("wide")
+    with pytest.raises(KeyError):
+        randomise.draw_wide_contrasts(np.random.default_rng(0), "narrowest")
+
+
+def test_old_acquisitions_are_drawn_as_often_as_asked():
+    from tp3.tools.pretrain import PretrainConfig
+
+    assert PretrainConfig("w", "m").old_acquisitions == randomise.OLD_ACQUISITION_PROBABILITY
+    rng = np.random.default_rng(2)
+    for share in (0.0, 0.35, 1.0):
+        eras = [randomise.draw_acquisition(rng, share)["era"] for _ in range(400)]
+        assert abs(eras.count("old") / 400 - share) < 0.08
+
+
 def _region_median(images, classes, cls, channel):
     return float(np.median(images[..., channel][classes == cls]))
 
@@ -122,3 +158,19 @@ def test_pretrain_end_to_end_writes_the_best_model_and_its_log(tmp_path):
         np.testing.assert_array_equal(mine, given)
     with pytest.raises(ValueError, match="init must match --width"):
         _start_from(build_unet(8), Path(config.model_out))
+    # WiSE-FT: weights interpolated between a start model and the one tuned from it
+    from tp3.modelfile import save_unet
+    from tp3.tools.pretrain import interpolate_weights
+
+    start = save_unet(build_unet(4), tmp_path / "start.weights.h5")
+    halfway = interpolate_weights(start, config.model_out, 0.5).get_weights()
+    for mid, a, b in zip(halfway, load_model(start).get_weights(), load_model(config.model_out).get_weights()):
+        np.testing.assert_allclose(mid, (a + b) / 2, rtol=1e-6, atol=1e-7)
+    with pytest.raises(ValueError, match="not U-Nets of the same width"):
+        interpolate_weights(save_unet(build_unet(8), tmp_path / "w8.weights.h5"), config.model_out, 0.5)
+    with pytest.raises(ValueError, match="share 1.5: must be between 0"):
+        interpolate_weights(start, config.model_out, 1.5)
+    with pytest.raises(ValueError, match="contrasts 'narrowest': not one of wide, typical, course"):
+        pretrain(dataclasses.replace(config, contrasts="narrowest", model_out=str(tmp_path / "n.weights.h5")))
+    with pytest.raises(ValueError, match="old_acquisitions 1.5: a share"):
+        pretrain(dataclasses.replace(config, old_acquisitions=1.5, model_out=str(tmp_path / "n.weights.h5")))

@@ -57,6 +57,12 @@ class PretrainConfig:
     lr_decay_every: int = 8
     precision: str = "auto"
     workers: int = 2
+    #: The tumour contrasts drawn (:data:`tp3.tools.synth.randomise.CONTRAST_SETS`): ``wide`` (the
+    #: whole real range and beyond), ``typical`` (the real middle 80 %), ``course`` (the course data's).
+    contrasts: str = "wide"
+    #: The share of renders acquired as older scans were (thick slices, low in-plane resolution);
+    #: the default is ``randomise.OLD_ACQUISITION_PROBABILITY`` (not imported here: it is slow).
+    old_acquisitions: float = 0.35
     #: Weights to start from (a kit model file of the same width, e.g. the shipped model: the run
     #: then fine-tunes it); empty: random weights.
     init: str = ""
@@ -68,7 +74,7 @@ def scene_slices(scenes, config: PretrainConfig, rng):
     tumour), left-right flipped at random. ``scenes(n)`` returns the list of the first ``n``
     scenes (waiting for them); the pool grows by ``new_scenes_per_epoch`` every epoch's worth of
     renders."""
-    from .synth.randomise import render_scene
+    from .synth.randomise import draw_acquisition, draw_wide_contrasts, render_scene
 
     renders_per_epoch = max(config.steps_per_epoch * config.batch_size // config.slices_per_render, 1)
     rendered = 0
@@ -77,7 +83,8 @@ def scene_slices(scenes, config: PretrainConfig, rng):
         epoch = min(rendered // renders_per_epoch, config.epochs)
         pool = scenes(config.scenes + epoch * config.new_scenes_per_epoch)
         scene = pool[rng.integers(len(pool))]
-        images, classes = render_scene(rng, scene)
+        contrasts = draw_wide_contrasts(rng, config.contrasts)
+        images, classes = render_scene(rng, scene, contrasts, draw_acquisition(rng, config.old_acquisitions))
         for z, flip in zip(_pick_slices(rng, images, classes, config), rng.uniform(size=config.slices_per_render) < 0.5):
             image, label = images[z], classes[z]
             yield (image[:, ::-1], label[:, ::-1]) if flip else (image, label)
@@ -101,6 +108,24 @@ def _start_from(model, path: Path) -> None:
     if shapes[0] != shapes[1]:
         raise ValueError(f"{path}: not a U-Net of this run's width and depth (init must match --width)")
     model.set_weights(start.get_weights())
+
+
+def interpolate_weights(start, tuned, share: float):
+    """The U-Net whose every weight is ``(1 - share) * start + share * tuned`` (two kit model
+    files of the same architecture, ``tuned`` fine-tuned from ``start``): WiSE-FT (Wortsman et
+    al., CVPR 2022), which keeps more of the first model's robustness to what neither trained
+    on. ``share`` in [0, 1]; 0 gives ``start``, 1 ``tuned``. Used by
+    ``benchmarks/interpolate_weights.py`` (models/README.md)."""
+    from ..predict import load_model
+
+    if not 0 <= share <= 1:
+        raise ValueError(f"share {share}: must be between 0 (the start model) and 1 (the fine-tuned one)")
+    model, other = load_model(start), load_model(tuned)
+    mine, theirs = model.get_weights(), other.get_weights()
+    if [w.shape for w in mine] != [w.shape for w in theirs]:
+        raise ValueError(f"{start} and {tuned}: not U-Nets of the same width and depth")
+    model.set_weights([(1 - share) * a + share * b for a, b in zip(mine, theirs)])
+    return model
 
 
 class ScenePool:
@@ -165,9 +190,14 @@ def pretrain(config: PretrainConfig, progress: bool = True, force: bool = False)
     from ..training import compile_unet, seed_everything, step_decay
     from ..callbacks import ProgressBar, SaveBestModel
     from ..unet import INPUT_SHAPE, build_unet
+    from .synth.randomise import CONTRAST_SETS
     from .synth.scenes import generate_scenes
 
     work = Path(config.work)
+    if config.contrasts not in CONTRAST_SETS:
+        raise ValueError(f"contrasts {config.contrasts!r}: not one of {', '.join(CONTRAST_SETS)}")
+    if not 0 <= config.old_acquisitions <= 1:
+        raise ValueError(f"old_acquisitions {config.old_acquisitions}: a share, between 0 and 1")
     if Path(config.model_out).exists() and not force:
         raise FileExistsError(f"{config.model_out} exists; pass --force to replace it with the model trained now")
     work.mkdir(parents=True, exist_ok=True)

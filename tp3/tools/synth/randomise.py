@@ -3,7 +3,8 @@ contrasts per tissue and per modality drawn wide — beyond the ranges measured 
 keeping the orderings that define the labels, textures, mimics' levels, gamma, bias field,
 noise, and the acquisition: thick or in-plane low-resolution slices, resampled as older scans
 were. Then the course's z-score over the brain (:func:`tp3.preprocessing.normalise`), as for
-a real scan. Used by ``python -m tp3 pretrain`` (:mod:`tp3.tools.pretrain`).
+a real scan. Used by ``python -m tp3 pretrain`` (:mod:`tp3.tools.pretrain`), which can also
+draw narrower contrasts (:data:`CONTRAST_SETS`) and fewer old acquisitions.
 """
 
 from __future__ import annotations
@@ -17,11 +18,12 @@ from ...layout import MODALITIES
 from ...preprocessing import COURSE_SHAPE, normalise
 from .fields import coarse_field, smooth_field_1d
 from .mimics import Mimics, apply_mimics, draw_mimic_levels
-from .recipe import CONTRAST_RANGES
+from ..realism import REAL_SPREAD
+from .recipe import CONTRAST_RANGES, DOMAIN_MARGIN
 from .scenes import MAPS, MIMIC_MAPS, CourseScene
 
-__all__ = ["WIDE_CONTRAST_RANGES", "draw_wide_contrasts", "draw_acquisition", "keeps_orderings", "render_scene",
-           "resample_axis"]
+__all__ = ["WIDE_CONTRAST_RANGES", "CONTRAST_SETS", "draw_wide_contrasts", "draw_acquisition", "keeps_orderings",
+           "render_scene", "resample_axis"]
 
 #: Tumour contrasts relative to white matter: the whole range measured on 26 real scans (design
 #: notes, min and max), normal tissue's from the generator's recipe. Drawn widened by
@@ -34,6 +36,22 @@ WIDE_CONTRAST_RANGES = {
     "enhancing": {"t1": (0.53, 1.03), "t1ce": (0.74, 1.56), "t2": (1.09, 2.72), "flair": (1.01, 2.72)},
 }
 WIDENING = 0.25
+#: Tumour contrasts of the real scans' middle 80 % (design notes' table, 10th to 90th
+#: percentile): between the course data's ranges and the whole real range.
+TYPICAL_CONTRAST_RANGES = {
+    "gm": CONTRAST_RANGES["gm"],
+    "csf": CONTRAST_RANGES["csf"],
+    **{tissue: {m: REAL_SPREAD[f"{short}/wm {m}"][1:4:2] for m in MODALITIES}
+       for tissue, short in (("edema", "edema"), ("necrosis", "ncr"), ("enhancing", "et"))},
+}
+#: The contrast sets a pretraining run can draw from (``python -m tp3 pretrain --contrasts``):
+#: name -> (ranges, widening of their width on each side). ``course``: the course data's own
+#: ranges (``python -m tp3 synth``), so that only the acquisition and the tumours vary more.
+CONTRAST_SETS = {
+    "wide": (WIDE_CONTRAST_RANGES, WIDENING),
+    "typical": (TYPICAL_CONTRAST_RANGES, 0.1),
+    "course": (CONTRAST_RANGES, DOMAIN_MARGIN),
+}
 TUMOUR_MAPS = {"necrosis": 1, "edema": 2, "enhancing": 3}  # map name -> class
 #: Per-scene acquisition. Lengths in course voxels (2 mm in-plane, about 2 mm through z).
 OLD_ACQUISITION_PROBABILITY = 0.35
@@ -64,27 +82,30 @@ def keeps_orderings(table: dict) -> bool:
             and all(abs(t["t1ce"] / t["t1"] - 1) < 0.15 for t in (edema, necrosis)))
 
 
-def draw_wide_contrasts(rng, tries: int = 200) -> dict:
-    """``{tissue: {modality: ratio to white matter}}``, white matter 1, drawn until the orderings hold."""
+def draw_wide_contrasts(rng, contrast_set: str = "wide", tries: int = 200) -> dict:
+    """``{tissue: {modality: ratio to white matter}}``, white matter 1, drawn from
+    ``CONTRAST_SETS[contrast_set]`` until the orderings hold."""
+    all_ranges, widening = CONTRAST_SETS[contrast_set]
     for _ in range(tries):
         table = {"wm": {m: 1.0 for m in MODALITIES}}
-        for tissue, ranges in WIDE_CONTRAST_RANGES.items():
-            table[tissue] = {m: _widened(rng, r) for m, r in ranges.items()}
+        for tissue, ranges in all_ranges.items():
+            table[tissue] = {m: _widened(rng, r, widening) for m, r in ranges.items()}
         for tissue in ("gm", "csf", "necrosis", "edema"):
             table[tissue]["t1ce"] = table[tissue]["t1"] * rng.uniform(0.92, 1.08)
         if keeps_orderings(table):
             return table
-    raise RuntimeError("no contrast table keeps the orderings: WIDE_CONTRAST_RANGES contradict keeps_orderings")
+    raise RuntimeError(f"no contrast table keeps the orderings: the {contrast_set!r} ranges contradict keeps_orderings")
 
 
-def _widened(rng, lo_hi):
+def _widened(rng, lo_hi, widening):
     lo, hi = lo_hi
-    return float(rng.uniform(max(lo - WIDENING * (hi - lo), 0.05), hi + WIDENING * (hi - lo)))
+    return float(rng.uniform(max(lo - widening * (hi - lo), 0.05), hi + widening * (hi - lo)))
 
 
-def draw_acquisition(rng) -> dict:
-    """Per-scene scanner: old or modern, slice spacing per modality, axis, blur, noise, bias, gamma."""
-    era = "old" if rng.uniform() < OLD_ACQUISITION_PROBABILITY else "modern"
+def draw_acquisition(rng, old_probability: float = OLD_ACQUISITION_PROBABILITY) -> dict:
+    """Per-scene scanner: old (thick slices, low in-plane resolution; with ``old_probability``)
+    or modern, slice spacing per modality, axis, blur, noise, bias, gamma."""
+    era = "old" if rng.uniform() < old_probability else "modern"
     thick = {m: rng.uniform(*(THICK_T1CE if m == "t1ce" else THICK_SLICES)[era]) for m in MODALITIES}
     axis = {m: (0 if rng.uniform() >= OTHER_SLICE_AXIS_PROBABILITY else int(rng.integers(1, 3)))
             for m in MODALITIES}
