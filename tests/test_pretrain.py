@@ -84,11 +84,14 @@ def test_the_course_set_is_narrower_than_the_typical_one_which_is_narrower_than_
         randomise.draw_wide_contrasts(np.random.default_rng(0), "narrowest")
 
 
-def test_old_acquisitions_are_drawn_as_often_as_asked():
+def test_old_acquisitions_and_noise_are_drawn_as_asked():
     from tp3.tools.pretrain import PretrainConfig
 
-    assert PretrainConfig("w", "m").old_acquisitions == randomise.OLD_ACQUISITION_PROBABILITY
     rng = np.random.default_rng(2)
+    config = PretrainConfig("w", "m")
+    assert config.old_acquisitions == randomise.OLD_ACQUISITION_PROBABILITY
+    assert config.max_noise == randomise.NOISE[1]
+    assert max(randomise.draw_acquisition(rng, 0.35, 0.02)["noise"] for _ in range(100)) <= 0.02
     for share in (0.0, 0.35, 1.0):
         eras = [randomise.draw_acquisition(rng, share)["era"] for _ in range(400)]
         assert abs(eras.count("old") / 400 - share) < 0.08
@@ -174,3 +177,5 @@ def test_pretrain_end_to_end_writes_the_best_model_and_its_log(tmp_path):
         pretrain(dataclasses.replace(config, contrasts="narrowest", model_out=str(tmp_path / "n.weights.h5")))
     with pytest.raises(ValueError, match="old_acquisitions 1.5: a share"):
         pretrain(dataclasses.replace(config, old_acquisitions=1.5, model_out=str(tmp_path / "n.weights.h5")))
+    with pytest.raises(ValueError, match="max_noise -0.1: noise cannot be negative"):
+        pretrain(dataclasses.replace(config, max_noise=-0.1, model_out=str(tmp_path / "n.weights.h5")))

@@ -63,6 +63,9 @@ class PretrainConfig:
     #: The share of renders acquired as older scans were (thick slices, low in-plane resolution);
     #: the default is ``randomise.OLD_ACQUISITION_PROBABILITY`` (not imported here: it is slow).
     old_acquisitions: float = 0.35
+    #: The strongest Rician noise drawn, relative to white matter at the course's resolution
+    #: (``randomise.NOISE``'s upper end by default).
+    max_noise: float = 0.06
     #: Weights to start from (a kit model file of the same width, e.g. the shipped model: the run
     #: then fine-tunes it); empty: random weights.
     init: str = ""
@@ -84,7 +87,8 @@ def scene_slices(scenes, config: PretrainConfig, rng):
         pool = scenes(config.scenes + epoch * config.new_scenes_per_epoch)
         scene = pool[rng.integers(len(pool))]
         contrasts = draw_wide_contrasts(rng, config.contrasts)
-        images, classes = render_scene(rng, scene, contrasts, draw_acquisition(rng, config.old_acquisitions))
+        acquisition = draw_acquisition(rng, config.old_acquisitions, config.max_noise)
+        images, classes = render_scene(rng, scene, contrasts, acquisition)
         for z, flip in zip(_pick_slices(rng, images, classes, config), rng.uniform(size=config.slices_per_render) < 0.5):
             image, label = images[z], classes[z]
             yield (image[:, ::-1], label[:, ::-1]) if flip else (image, label)
@@ -198,6 +202,8 @@ def pretrain(config: PretrainConfig, progress: bool = True, force: bool = False)
         raise ValueError(f"contrasts {config.contrasts!r}: not one of {', '.join(CONTRAST_SETS)}")
     if not 0 <= config.old_acquisitions <= 1:
         raise ValueError(f"old_acquisitions {config.old_acquisitions}: a share, between 0 and 1")
+    if config.max_noise < 0:
+        raise ValueError(f"max_noise {config.max_noise}: noise cannot be negative")
     if Path(config.model_out).exists() and not force:
         raise FileExistsError(f"{config.model_out} exists; pass --force to replace it with the model trained now")
     work.mkdir(parents=True, exist_ok=True)

@@ -102,16 +102,17 @@ def _widened(rng, lo_hi, widening):
     return float(rng.uniform(max(lo - widening * (hi - lo), 0.05), hi + widening * (hi - lo)))
 
 
-def draw_acquisition(rng, old_probability: float = OLD_ACQUISITION_PROBABILITY) -> dict:
+def draw_acquisition(rng, old_probability: float = OLD_ACQUISITION_PROBABILITY, max_noise: float = NOISE[1]) -> dict:
     """Per-scene scanner: old (thick slices, low in-plane resolution; with ``old_probability``)
-    or modern, slice spacing per modality, axis, blur, noise, bias, gamma."""
+    or modern, slice spacing per modality, axis, blur, noise (at most ``max_noise`` of white
+    matter), bias, gamma."""
     era = "old" if rng.uniform() < old_probability else "modern"
     thick = {m: rng.uniform(*(THICK_T1CE if m == "t1ce" else THICK_SLICES)[era]) for m in MODALITIES}
     axis = {m: (0 if rng.uniform() >= OTHER_SLICE_AXIS_PROBABILITY else int(rng.integers(1, 3)))
             for m in MODALITIES}
     inplane = rng.uniform(*INPLANE_LOW_RESOLUTION) if era == "old" else 1.0
     return {"era": era, "thick": thick, "axis": axis, "inplane_resolution": inplane,
-            "inplane_blur": rng.uniform(*INPLANE_BLUR), "noise": rng.uniform(*NOISE),
+            "inplane_blur": rng.uniform(*INPLANE_BLUR), "noise": rng.uniform(NOISE[0], max_noise),
             "bias": rng.uniform(*BIAS_AMPLITUDE), "gamma": {m: float(np.exp(rng.uniform(-GAMMA_LOG, GAMMA_LOG)))
                                                            for m in MODALITIES}}
 
