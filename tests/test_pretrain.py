@@ -38,6 +38,24 @@ def test_a_scene_is_the_same_for_the_same_seed_and_holds_fractions_on_the_course
         load_scene(tmp_path / "bad.npz")
 
 
+def test_a_scene_folder_holds_one_stream_of_one_tumour_variety(scene, tmp_path):
+    from tp3.tools.synth.recipe import GENERATOR_VERSION
+    from tp3.tools.synth.scenes import RECORD, generate_scenes
+
+    second = generate_scenes(tmp_path / "course", 2, SEED, start=2, progress=False, tumours="course")[1]
+    assert not np.array_equal(load_scene(second).classes, scene.classes), "the course tumours are the wide ones"
+    with pytest.raises(FileExistsError, match="never mixes two streams"):
+        generate_scenes(tmp_path / "course", 2, SEED, progress=False)
+    older = tmp_path / "older"  # a folder written before the variety could be chosen holds wide tumours
+    older.mkdir()
+    (older / RECORD).write_text(json.dumps({"generator": GENERATOR_VERSION, "seed": SEED}))
+    assert generate_scenes(older, 0, SEED, progress=False) == []
+    with pytest.raises(FileExistsError, match="never mixes two streams"):
+        generate_scenes(older, 0, SEED, progress=False, tumours="course")
+    with pytest.raises(ValueError, match="tumours 'huge': not one of wide, course"):
+        generate_scenes(tmp_path / "other", 0, SEED, progress=False, tumours="huge")
+
+
 def test_the_course_cases_do_not_change_when_scenes_are_drawn():
     """A scene draws the wide variety from its own stream; the course's cases keep theirs."""
     from tp3.tools.synth import synthesize_case
@@ -84,14 +102,18 @@ def test_the_course_set_is_narrower_than_the_typical_one_which_is_narrower_than_
         randomise.draw_wide_contrasts(np.random.default_rng(0), "narrowest")
 
 
-def test_old_acquisitions_and_noise_are_drawn_as_asked():
+def test_old_acquisitions_noise_and_gamma_are_drawn_as_asked():
     from tp3.tools.pretrain import PretrainConfig
 
     rng = np.random.default_rng(2)
     config = PretrainConfig("w", "m")
     assert config.old_acquisitions == randomise.OLD_ACQUISITION_PROBABILITY
     assert config.max_noise == randomise.NOISE[1]
+    assert config.max_log_gamma == randomise.GAMMA_LOG
     assert max(randomise.draw_acquisition(rng, 0.35, 0.02)["noise"] for _ in range(100)) <= 0.02
+    gammas = [g for _ in range(100) for g in randomise.draw_acquisition(rng)["gamma"].values()]
+    assert min(gammas) < 0.85 and max(gammas) > 1.15
+    assert all(set(randomise.draw_acquisition(rng, max_log_gamma=0)["gamma"].values()) == {1.0} for _ in range(20))
     for share in (0.0, 0.35, 1.0):
         eras = [randomise.draw_acquisition(rng, share)["era"] for _ in range(400)]
         assert abs(eras.count("old") / 400 - share) < 0.08
@@ -179,3 +201,7 @@ def test_pretrain_end_to_end_writes_the_best_model_and_its_log(tmp_path):
         pretrain(dataclasses.replace(config, old_acquisitions=1.5, model_out=str(tmp_path / "n.weights.h5")))
     with pytest.raises(ValueError, match="max_noise -0.1: noise cannot be negative"):
         pretrain(dataclasses.replace(config, max_noise=-0.1, model_out=str(tmp_path / "n.weights.h5")))
+    with pytest.raises(ValueError, match="max_log_gamma -1.0: the largest"):
+        pretrain(dataclasses.replace(config, max_log_gamma=-1.0, model_out=str(tmp_path / "n.weights.h5")))
+    with pytest.raises(ValueError, match="tumours 'huge': not one of wide, course"):
+        pretrain(dataclasses.replace(config, tumours="huge", model_out=str(tmp_path / "n.weights.h5")))

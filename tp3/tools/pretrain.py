@@ -6,7 +6,7 @@ random weights, or (``init``) from a model file it then fine-tunes.
 One command does it all in a work folder (its data resumably: scenes and validation cases
 already there are kept; training starts from the beginning):
 
-1. ``scenes/``: the first ``scenes`` scenes of stream ``seed`` (wide tumour variety);
+1. ``scenes/``: the first ``scenes`` scenes of stream ``seed`` (tumours of the variety ``tumours``, wide by default);
 2. ``validation/``: ``validation_cases`` cases of the course generator (``python -m tp3 synth``,
    full resolution, its own narrower ranges, another seed) read through the course
    preprocessing: a *shifted* generator, on which the checkpoint is chosen (lowest validation
@@ -66,6 +66,12 @@ class PretrainConfig:
     #: The strongest Rician noise drawn, relative to white matter at the course's resolution
     #: (``randomise.NOISE``'s upper end by default).
     max_noise: float = 0.06
+    #: The strongest gamma of a render's contrast, as a log (``randomise.GAMMA_LOG`` by default; 0:
+    #: every contrast keeps its drawn levels).
+    max_log_gamma: float = 0.25
+    #: The tumours of the scenes (:data:`tp3.tools.synth.scenes.TUMOUR_VARIETIES`): ``wide`` (issue
+    #: 33's failures: small, near the cortex, edema over a lobe, large cores) or ``course``.
+    tumours: str = "wide"
     #: Weights to start from (a kit model file of the same width, e.g. the shipped model: the run
     #: then fine-tunes it); empty: random weights.
     init: str = ""
@@ -87,7 +93,7 @@ def scene_slices(scenes, config: PretrainConfig, rng):
         pool = scenes(config.scenes + epoch * config.new_scenes_per_epoch)
         scene = pool[rng.integers(len(pool))]
         contrasts = draw_wide_contrasts(rng, config.contrasts)
-        acquisition = draw_acquisition(rng, config.old_acquisitions, config.max_noise)
+        acquisition = draw_acquisition(rng, config.old_acquisitions, config.max_noise, config.max_log_gamma)
         images, classes = render_scene(rng, scene, contrasts, acquisition)
         for z, flip in zip(_pick_slices(rng, images, classes, config), rng.uniform(size=config.slices_per_render) < 0.5):
             image, label = images[z], classes[z]
@@ -173,11 +179,11 @@ def validation_set(config: PretrainConfig, progress: bool = True) -> tuple[np.nd
     return np.concatenate(images), np.concatenate(classes)
 
 
-def _produce(folder, stop, seed, start):
+def _produce(folder, stop, seed, start, tumours):
     os.nice(5)  # training first: a scene late by a few seconds costs nothing
     from .synth.scenes import generate_scenes
 
-    generate_scenes(folder, stop, seed, workers=1, start=start, progress=False)
+    generate_scenes(folder, stop, seed, workers=1, start=start, progress=False, tumours=tumours)
 
 
 def pretrain(config: PretrainConfig, progress: bool = True, force: bool = False):
@@ -195,7 +201,7 @@ def pretrain(config: PretrainConfig, progress: bool = True, force: bool = False)
     from ..callbacks import ProgressBar, SaveBestModel
     from ..unet import INPUT_SHAPE, build_unet
     from .synth.randomise import CONTRAST_SETS
-    from .synth.scenes import generate_scenes
+    from .synth.scenes import TUMOUR_VARIETIES, generate_scenes
 
     work = Path(config.work)
     if config.contrasts not in CONTRAST_SETS:
@@ -204,17 +210,23 @@ def pretrain(config: PretrainConfig, progress: bool = True, force: bool = False)
         raise ValueError(f"old_acquisitions {config.old_acquisitions}: a share, between 0 and 1")
     if config.max_noise < 0:
         raise ValueError(f"max_noise {config.max_noise}: noise cannot be negative")
+    if config.max_log_gamma < 0:
+        raise ValueError(f"max_log_gamma {config.max_log_gamma}: the largest |log gamma|, cannot be negative")
+    if config.tumours not in TUMOUR_VARIETIES:
+        raise ValueError(f"tumours {config.tumours!r}: not one of {', '.join(TUMOUR_VARIETIES)}")
     if Path(config.model_out).exists() and not force:
         raise FileExistsError(f"{config.model_out} exists; pass --force to replace it with the model trained now")
     work.mkdir(parents=True, exist_ok=True)
     write_text_atomic(work / "pretrain.json", json.dumps(dataclasses.asdict(config), indent=2) + "\n")
-    generate_scenes(work / "scenes", config.scenes, config.seed, workers=config.workers, progress=progress)
+    generate_scenes(work / "scenes", config.scenes, config.seed, workers=config.workers, progress=progress,
+                    tumours=config.tumours)
     x_val, y_val = validation_set(config, progress)
     total = config.scenes + config.epochs * config.new_scenes_per_epoch
     producer = None
     if total > config.scenes:
         producer = multiprocessing.get_context("spawn").Process(
-            target=_produce, args=(work / "scenes", total, config.seed, config.scenes + 1), daemon=True)
+            target=_produce, args=(work / "scenes", total, config.seed, config.scenes + 1, config.tumours),
+            daemon=True)
         producer.start()
     seed_everything(config.seed)
     rng = np.random.default_rng([config.seed, 1])

@@ -102,10 +102,11 @@ def _widened(rng, lo_hi, widening):
     return float(rng.uniform(max(lo - widening * (hi - lo), 0.05), hi + widening * (hi - lo)))
 
 
-def draw_acquisition(rng, old_probability: float = OLD_ACQUISITION_PROBABILITY, max_noise: float = NOISE[1]) -> dict:
+def draw_acquisition(rng, old_probability: float = OLD_ACQUISITION_PROBABILITY, max_noise: float = NOISE[1],
+                     max_log_gamma: float = GAMMA_LOG) -> dict:
     """Per-scene scanner: old (thick slices, low in-plane resolution; with ``old_probability``)
     or modern, slice spacing per modality, axis, blur, noise (at most ``max_noise`` of white
-    matter), bias, gamma."""
+    matter), bias, gamma per modality (its log within +-``max_log_gamma``)."""
     era = "old" if rng.uniform() < old_probability else "modern"
     thick = {m: rng.uniform(*(THICK_T1CE if m == "t1ce" else THICK_SLICES)[era]) for m in MODALITIES}
     axis = {m: (0 if rng.uniform() >= OTHER_SLICE_AXIS_PROBABILITY else int(rng.integers(1, 3)))
@@ -113,7 +114,7 @@ def draw_acquisition(rng, old_probability: float = OLD_ACQUISITION_PROBABILITY, 
     inplane = rng.uniform(*INPLANE_LOW_RESOLUTION) if era == "old" else 1.0
     return {"era": era, "thick": thick, "axis": axis, "inplane_resolution": inplane,
             "inplane_blur": rng.uniform(*INPLANE_BLUR), "noise": rng.uniform(NOISE[0], max_noise),
-            "bias": rng.uniform(*BIAS_AMPLITUDE), "gamma": {m: float(np.exp(rng.uniform(-GAMMA_LOG, GAMMA_LOG)))
+            "bias": rng.uniform(*BIAS_AMPLITUDE), "gamma": {m: float(np.exp(rng.uniform(-max_log_gamma, max_log_gamma)))
                                                            for m in MODALITIES}}
 
 

@@ -2,7 +2,8 @@
 the course's resolution without any contrast, so that training can draw the images afresh for
 every batch (:mod:`.randomise`; the pretrained model, ``python -m tp3 pretrain``).
 
-A scene is the generator's :func:`~.cases.build_scene` (wide tumour variety), each map placed
+A scene is the generator's :func:`~.cases.build_scene` (wide tumour variety by default,
+:data:`TUMOUR_VARIETIES`), each map placed
 in the ``(155, 240, 240)`` volume and brought to the course grid exactly as an image is
 (:func:`tp3.preprocessing.resize_image`: crop, anti-aliased linear resize to ``(77, 96, 96)``),
 and its labels exactly as labels are (:func:`tp3.preprocessing.resize_labels`). So a scene
@@ -26,7 +27,7 @@ from ...files import atomic_file, exclusive, write_text_atomic
 from ...preprocessing import COURSE_SHAPE, labels_to_classes, resize_image, resize_labels
 from .anatomy import in_full_volume
 from .cases import build_scene
-from .recipe import GENERATOR_VERSION, WIDE_VARIETY, TumourVariety, case_grade
+from .recipe import COURSE_VARIETY, GENERATOR_VERSION, WIDE_VARIETY, TumourVariety, case_grade
 
 #: The maps of a scene, in their order in ``maps``. ``visible``: what the skull stripping kept.
 MAPS = ("gm", "wm", "csf", "necrosis", "edema", "enhancing", "vessels", "plexus", "periventricular", "wmh",
@@ -34,6 +35,9 @@ MAPS = ("gm", "wm", "csf", "necrosis", "edema", "enhancing", "vessels", "plexus"
 MIMIC_MAPS = MAPS[6:12]
 #: Recorded in the scene folder; a folder never mixes two streams.
 RECORD = ".tp3-scenes.json"
+#: The tumours a scene stream draws: ``wide`` (issue 33's failures on real scans) or ``course``
+#: (the course data's own).
+TUMOUR_VARIETIES = {"wide": WIDE_VARIETY, "course": COURSE_VARIETY}
 
 
 @dataclass
@@ -100,14 +104,16 @@ def load_scene(path) -> CourseScene:
 
 
 def _make_and_save(job):
-    seed, index, folder = job
-    save_scene(course_scene(seed, index), scene_path(folder, index))
+    seed, index, folder, tumours = job
+    save_scene(course_scene(seed, index, TUMOUR_VARIETIES[tumours]), scene_path(folder, index))
     return index
 
 
-def generate_scenes(folder, stop: int, seed: int, workers: int = 1, start: int = 1, progress: bool = True) -> list[Path]:
-    """Write scenes ``start`` .. ``stop`` of stream ``seed`` into ``folder`` (those already there
-    are kept: a rerun completes an interrupted one). Returns the paths of scenes 1 .. ``stop``."""
+def generate_scenes(folder, stop: int, seed: int, workers: int = 1, start: int = 1, progress: bool = True,
+                    tumours: str = "wide") -> list[Path]:
+    """Write scenes ``start`` .. ``stop`` of stream ``seed`` (tumours of the variety named
+    ``tumours``, :data:`TUMOUR_VARIETIES`) into ``folder`` (those already there are kept: a rerun
+    completes an interrupted one). Returns the paths of scenes 1 .. ``stop``."""
     from tqdm.auto import tqdm
 
     from ..workers import parallel
@@ -115,13 +121,16 @@ def generate_scenes(folder, stop: int, seed: int, workers: int = 1, start: int =
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with exclusive(folder, f"scenes in {folder}"):
-        wanted = {"generator": GENERATOR_VERSION, "seed": seed}
+        if tumours not in TUMOUR_VARIETIES:
+            raise ValueError(f"tumours {tumours!r}: not one of {', '.join(TUMOUR_VARIETIES)}")
+        wanted = {"generator": GENERATOR_VERSION, "seed": seed, "tumours": tumours}
         record = folder / RECORD
-        if record.exists() and json.loads(record.read_text()) != wanted:
+        # Folders written before the variety could be chosen hold wide tumours.
+        if record.exists() and {"tumours": "wide", **json.loads(record.read_text())} != wanted:
             raise FileExistsError(f"{folder} holds scenes of {record.read_text().strip()}, not {wanted}; "
                                   "one folder never mixes two streams: choose another folder")
         write_text_atomic(record, json.dumps(wanted) + "\n")
-        jobs = [(seed, i, folder) for i in range(start, stop + 1) if not scene_path(folder, i).exists()]
+        jobs = [(seed, i, folder, tumours) for i in range(start, stop + 1) if not scene_path(folder, i).exists()]
         with tqdm(total=len(jobs), desc="scenes", unit="scene", disable=not progress) as bar, \
                 parallel(_make_and_save, jobs, workers) as made:
             for _ in made:
