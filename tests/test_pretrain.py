@@ -4,6 +4,7 @@ with the label-defining orderings kept, and ``python -m tp3 pretrain`` end to en
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import json
 from pathlib import Path
 
@@ -119,6 +120,42 @@ def test_old_acquisitions_noise_and_gamma_are_drawn_as_asked():
         assert abs(eras.count("old") / 400 - share) < 0.08
 
 
+def test_replayed_slices_make_up_their_share_and_the_pool_grows_with_the_renders(scene):
+    from tp3.tools.pretrain import PretrainConfig, scene_slices
+
+    config = PretrainConfig("w", "m", scenes=1, new_scenes_per_epoch=1, epochs=3, steps_per_epoch=1, batch_size=8,
+                            slices_per_render=4, replay_share=0.5)
+    asked = []
+
+    def scenes(n):
+        asked.append(n)
+        return [scene] * n
+
+    replay = [(np.full(COURSE_SHAPE + (4,), 7.0, np.float32), scene.classes)]
+    slices = list(itertools.islice(scene_slices(scenes, config, np.random.default_rng(0), replay), 48))
+    assert sum(bool(np.all(image == 7.0)) for image, _ in slices) == 24
+    assert asked == [1, 2, 3, 4, 4, 4], "an epoch's 8 slices: 4 rendered, 4 replayed"
+    asked.clear()
+    slices = list(itertools.islice(scene_slices(scenes, config, np.random.default_rng(0)), 24))
+    assert not any(np.all(image == 7.0) for image, _ in slices) and asked == [1, 1, 2, 2, 3, 3]
+
+
+def test_replay_reads_the_training_patients_of_a_course_root(course_root, tmp_path):
+    from tp3 import layout
+    from tp3.data import read_split
+    from tp3.tools.pretrain import replay_volumes
+
+    volumes = replay_volumes(course_root)
+    assert len(volumes) == len(read_split("train", course_root))
+    images, classes = volumes[0]
+    assert images.shape == COURSE_SHAPE + (4,) and images.dtype == np.float32 and classes.shape == COURSE_SHAPE
+    split = layout.split_path(tmp_path, "train")
+    split.parent.mkdir(parents=True)
+    split.write_text("")
+    with pytest.raises(ValueError, match="training split lists no patient"):
+        replay_volumes(tmp_path)
+
+
 def _region_median(images, classes, cls, channel):
     return float(np.median(images[..., channel][classes == cls]))
 
@@ -205,3 +242,5 @@ def test_pretrain_end_to_end_writes_the_best_model_and_its_log(tmp_path):
         pretrain(dataclasses.replace(config, max_log_gamma=-1.0, model_out=str(tmp_path / "n.weights.h5")))
     with pytest.raises(ValueError, match="tumours 'huge': not one of wide, course"):
         pretrain(dataclasses.replace(config, tumours="huge", model_out=str(tmp_path / "n.weights.h5")))
+    with pytest.raises(ValueError, match="replay_share 1.0: a share, at least 0 and below 1"):
+        pretrain(dataclasses.replace(config, replay_share=1.0, model_out=str(tmp_path / "n.weights.h5")))

@@ -16,6 +16,9 @@ already there are kept; training starts from the beginning):
    background process adds ``new_scenes_per_epoch`` scenes per epoch to the pool, which epoch
    ``e`` draws from (scenes ``1 .. scenes + e * new_scenes_per_epoch``; training waits for a
    scene not yet written, so the same seed trains the same model however fast the machine).
+   With ``replay_root`` (prepared course data, e.g. the start model's own), a ``replay_share`` of
+   the slices comes from its training patients instead: a fine-tuning that replays what the
+   start model learnt from forgets less of it.
 
 Writes ``model_out`` (the kit's model file, best epoch), ``WORK/training_log.csv`` and
 ``WORK/pretrain.json`` (the run's :class:`PretrainConfig`). Instructors never need it: the model of
@@ -75,18 +78,27 @@ class PretrainConfig:
     #: Weights to start from (a kit model file of the same width, e.g. the shipped model: the run
     #: then fine-tunes it); empty: random weights.
     init: str = ""
+    #: A prepared course root (``python -m tp3 prepare``) whose training patients are mixed into
+    #: the batches; empty: renders only.
+    replay_root: str = ""
+    #: The share of slices taken from ``replay_root`` (below 1: the renders are the point).
+    replay_share: float = 0.5
 
 
-def scene_slices(scenes, config: PretrainConfig, rng):
+def scene_slices(scenes, config: PretrainConfig, rng, replay=()):
     """Endless ``(image (96, 96, 4) float32, classes (96, 96) uint8)`` slices: each scene rendered
     afresh, ``slices_per_render`` of its brain slices taken (a ``tumour_share`` of them with
     tumour), left-right flipped at random. ``scenes(n)`` returns the list of the first ``n``
     scenes (waiting for them); the pool grows by ``new_scenes_per_epoch`` every epoch's worth of
-    renders."""
+    renders. ``replay``: ``(images, classes)`` volumes (:func:`replay_volumes`), of which whole
+    blocks of slices, taken the same way, make up a ``replay_share`` of the slices."""
     from .synth.randomise import draw_acquisition, draw_wide_contrasts, render_scene
 
-    renders_per_epoch = max(config.steps_per_epoch * config.batch_size // config.slices_per_render, 1)
-    rendered = 0
+    render_share = 1 - config.replay_share if replay else 1.0
+    renders_per_epoch = max(int(config.steps_per_epoch * config.batch_size * render_share)
+                            // config.slices_per_render, 1)
+    replay_blocks_per_render = (1 - render_share) / render_share
+    rendered, replay_owed = 0, 0.0
     while True:
         # tf.data reads ahead of the last epoch: the pool stops growing there.
         epoch = min(rendered // renders_per_epoch, config.epochs)
@@ -94,11 +106,29 @@ def scene_slices(scenes, config: PretrainConfig, rng):
         scene = pool[rng.integers(len(pool))]
         contrasts = draw_wide_contrasts(rng, config.contrasts)
         acquisition = draw_acquisition(rng, config.old_acquisitions, config.max_noise, config.max_log_gamma)
-        images, classes = render_scene(rng, scene, contrasts, acquisition)
-        for z, flip in zip(_pick_slices(rng, images, classes, config), rng.uniform(size=config.slices_per_render) < 0.5):
-            image, label = images[z], classes[z]
-            yield (image[:, ::-1], label[:, ::-1]) if flip else (image, label)
+        yield from _block(rng, *render_scene(rng, scene, contrasts, acquisition), config)
         rendered += 1
+        replay_owed += replay_blocks_per_render
+        while replay_owed >= 1:
+            yield from _block(rng, *replay[rng.integers(len(replay))], config)
+            replay_owed -= 1
+
+
+def _block(rng, images, classes, config: PretrainConfig):
+    for z, flip in zip(_pick_slices(rng, images, classes, config), rng.uniform(size=config.slices_per_render) < 0.5):
+        image, label = images[z], classes[z]
+        yield (image[:, ::-1], label[:, ::-1]) if flip else (image, label)
+
+
+def replay_volumes(root) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The training patients of the prepared course data in ``root``: ``(images (77, 96, 96, 4)
+    float32 z-scored, classes (77, 96, 96) uint8 0-3)`` each (:func:`tp3.data.read_patient`)."""
+    from ..data import read_patient, read_split
+
+    patients = read_split("train", root)
+    if not patients:
+        raise ValueError(f"{root}: its training split lists no patient to replay")
+    return [read_patient(patient, root, split="train") for patient in patients]
 
 
 def _pick_slices(rng, images, classes, config: PretrainConfig) -> np.ndarray:
@@ -212,6 +242,8 @@ def pretrain(config: PretrainConfig, progress: bool = True, force: bool = False)
         raise ValueError(f"max_noise {config.max_noise}: noise cannot be negative")
     if config.max_log_gamma < 0:
         raise ValueError(f"max_log_gamma {config.max_log_gamma}: the largest |log gamma|, cannot be negative")
+    if not 0 <= config.replay_share < 1:
+        raise ValueError(f"replay_share {config.replay_share}: a share, at least 0 and below 1")
     if config.tumours not in TUMOUR_VARIETIES:
         raise ValueError(f"tumours {config.tumours!r}: not one of {', '.join(TUMOUR_VARIETIES)}")
     if Path(config.model_out).exists() and not force:
@@ -221,6 +253,7 @@ def pretrain(config: PretrainConfig, progress: bool = True, force: bool = False)
     generate_scenes(work / "scenes", config.scenes, config.seed, workers=config.workers, progress=progress,
                     tumours=config.tumours)
     x_val, y_val = validation_set(config, progress)
+    replay = replay_volumes(config.replay_root) if config.replay_root else ()
     total = config.scenes + config.epochs * config.new_scenes_per_epoch
     producer = None
     if total > config.scenes:
@@ -232,7 +265,8 @@ def pretrain(config: PretrainConfig, progress: bool = True, force: bool = False)
     rng = np.random.default_rng([config.seed, 1])
     pool = ScenePool(work / "scenes", producer)
     signature = (tf.TensorSpec(INPUT_SHAPE, tf.float32), tf.TensorSpec(INPUT_SHAPE[:2], tf.uint8))
-    train_set = (tf.data.Dataset.from_generator(lambda: scene_slices(pool, config, rng), output_signature=signature)
+    train_set = (tf.data.Dataset.from_generator(lambda: scene_slices(pool, config, rng, replay),
+                                                output_signature=signature)
                  .shuffle(8 * config.slices_per_render, seed=config.seed)
                  .batch(config.batch_size, drop_remainder=True)
                  .map(lambda x, y: (x, tf.one_hot(tf.cast(y, tf.int32), N_CLASSES)))
