@@ -55,6 +55,7 @@ def test_a_scene_folder_holds_one_stream_of_one_tumour_variety(scene, tmp_path):
         generate_scenes(older, 0, SEED, progress=False, tumours="course")
     with pytest.raises(ValueError, match="tumours 'huge': not one of wide, course"):
         generate_scenes(tmp_path / "other", 0, SEED, progress=False, tumours="huge")
+    assert not (tmp_path / "other").exists(), "a refused variety leaves no folder behind"
 
 
 def test_the_course_cases_do_not_change_when_scenes_are_drawn():
@@ -145,15 +146,21 @@ def test_replay_reads_the_training_patients_of_a_course_root(course_root, tmp_pa
     from tp3.data import read_split
     from tp3.tools.pretrain import replay_volumes
 
-    volumes = replay_volumes(course_root)
-    assert len(volumes) == len(read_split("train", course_root))
-    images, classes = volumes[0]
+    from tp3.data import read_patient
+
+    volumes = replay_volumes(course_root, progress=False)
+    patients = read_split("train", course_root)
+    assert len(volumes) == len(patients)
+    images, classes = volumes[-1]
     assert images.shape == COURSE_SHAPE + (4,) and images.dtype == np.float32 and classes.shape == COURSE_SHAPE
+    expected = read_patient(patients[-1], course_root)
+    np.testing.assert_array_equal(images, expected[0])
+    np.testing.assert_array_equal(classes, expected[1])
     split = layout.split_path(tmp_path, "train")
     split.parent.mkdir(parents=True)
     split.write_text("")
-    with pytest.raises(ValueError, match="training split lists no patient"):
-        replay_volumes(tmp_path)
+    with pytest.raises(ValueError, match="the train split is empty"):
+        replay_volumes(tmp_path, progress=False)
 
 
 def _region_median(images, classes, cls, channel):

@@ -120,15 +120,15 @@ def _block(rng, images, classes, config: PretrainConfig):
         yield (image[:, ::-1], label[:, ::-1]) if flip else (image, label)
 
 
-def replay_volumes(root) -> list[tuple[np.ndarray, np.ndarray]]:
-    """The training patients of the prepared course data in ``root``: ``(images (77, 96, 96, 4)
-    float32 z-scored, classes (77, 96, 96) uint8 0-3)`` each (:func:`tp3.data.read_patient`)."""
-    from ..data import read_patient, read_split
+def replay_volumes(root, progress: bool = True) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The training patients of the prepared course data in ``root``, one ``(images (77, 96, 96, 4)
+    float32 z-scored, classes (77, 96, 96) uint8 0-3)`` pair each (:func:`tp3.training.load_split`)."""
+    from ..preprocessing import COURSE_SHAPE
+    from ..training import load_split
 
-    patients = read_split("train", root)
-    if not patients:
-        raise ValueError(f"{root}: its training split lists no patient to replay")
-    return [read_patient(patient, root, split="train") for patient in patients]
+    images, classes = load_split("train", root, progress)
+    depth = COURSE_SHAPE[0]
+    return [(images[start:start + depth], classes[start:start + depth]) for start in range(0, len(images), depth)]
 
 
 def _pick_slices(rng, images, classes, config: PretrainConfig) -> np.ndarray:
@@ -231,7 +231,7 @@ def pretrain(config: PretrainConfig, progress: bool = True, force: bool = False)
     from ..callbacks import ProgressBar, SaveBestModel
     from ..unet import INPUT_SHAPE, build_unet
     from .synth.randomise import CONTRAST_SETS
-    from .synth.scenes import TUMOUR_VARIETIES, generate_scenes
+    from .synth.scenes import generate_scenes, tumour_variety
 
     work = Path(config.work)
     if config.contrasts not in CONTRAST_SETS:
@@ -244,8 +244,7 @@ def pretrain(config: PretrainConfig, progress: bool = True, force: bool = False)
         raise ValueError(f"max_log_gamma {config.max_log_gamma}: the largest |log gamma|, cannot be negative")
     if not 0 <= config.replay_share < 1:
         raise ValueError(f"replay_share {config.replay_share}: a share, at least 0 and below 1")
-    if config.tumours not in TUMOUR_VARIETIES:
-        raise ValueError(f"tumours {config.tumours!r}: not one of {', '.join(TUMOUR_VARIETIES)}")
+    tumour_variety(config.tumours)
     if Path(config.model_out).exists() and not force:
         raise FileExistsError(f"{config.model_out} exists; pass --force to replace it with the model trained now")
     work.mkdir(parents=True, exist_ok=True)
@@ -253,7 +252,7 @@ def pretrain(config: PretrainConfig, progress: bool = True, force: bool = False)
     generate_scenes(work / "scenes", config.scenes, config.seed, workers=config.workers, progress=progress,
                     tumours=config.tumours)
     x_val, y_val = validation_set(config, progress)
-    replay = replay_volumes(config.replay_root) if config.replay_root else ()
+    replay = replay_volumes(config.replay_root, progress) if config.replay_root else ()
     total = config.scenes + config.epochs * config.new_scenes_per_epoch
     producer = None
     if total > config.scenes:

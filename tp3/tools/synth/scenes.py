@@ -40,6 +40,13 @@ RECORD = ".tp3-scenes.json"
 TUMOUR_VARIETIES = {"wide": WIDE_VARIETY, "course": COURSE_VARIETY}
 
 
+def tumour_variety(name: str) -> TumourVariety:
+    """The variety of :data:`TUMOUR_VARIETIES` called ``name``; any other name is refused."""
+    if name not in TUMOUR_VARIETIES:
+        raise ValueError(f"tumours {name!r}: not one of {', '.join(TUMOUR_VARIETIES)}")
+    return TUMOUR_VARIETIES[name]
+
+
 @dataclass
 class CourseScene:
     """One scene on the course grid: ``maps`` uint8 ``(13, 77, 96, 96)`` (:data:`MAPS`, fractions x 255),
@@ -105,7 +112,7 @@ def load_scene(path) -> CourseScene:
 
 def _make_and_save(job):
     seed, index, folder, tumours = job
-    save_scene(course_scene(seed, index, TUMOUR_VARIETIES[tumours]), scene_path(folder, index))
+    save_scene(course_scene(seed, index, tumour_variety(tumours)), scene_path(folder, index))
     return index
 
 
@@ -118,11 +125,10 @@ def generate_scenes(folder, stop: int, seed: int, workers: int = 1, start: int =
 
     from ..workers import parallel
 
+    tumour_variety(tumours)  # before the folder is made
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     with exclusive(folder, f"scenes in {folder}"):
-        if tumours not in TUMOUR_VARIETIES:
-            raise ValueError(f"tumours {tumours!r}: not one of {', '.join(TUMOUR_VARIETIES)}")
         wanted = {"generator": GENERATOR_VERSION, "seed": seed, "tumours": tumours}
         record = folder / RECORD
         # Folders written before the variety could be chosen hold wide tumours.
